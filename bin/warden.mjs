@@ -1,0 +1,7 @@
+#!/usr/bin/env node
+// Entry point of the `warden` command: runs the TypeScript sources through tsx's loader,
+// so `npm ci && npm start` needs no build step.
+import { register } from 'tsx/esm/api';
+
+register();
+await import('../src/cli/main.ts');

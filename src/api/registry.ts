@@ -1,0 +1,9 @@
+// The one ordered route registry: every endpoint group of the API, top to bottom. The OpenAPI
+// document and the route→role table are generated from what is listed here.
+import { attestationRoutes } from './attestation.ts';
+import { dataObjectRoutes } from './data-objects.ts';
+import { keyRoutes } from './keys.ts';
+import type { RouteGroup } from './route.ts';
+import { serviceRoutes } from './service.ts';
+
+export const ROUTE_GROUPS: readonly RouteGroup[] = Object.freeze([keyRoutes, dataObjectRoutes, attestationRoutes, serviceRoutes]);

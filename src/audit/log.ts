@@ -1,0 +1,139 @@
+// Warden's audit trail: every state change and every key use, HMAC-chained. Entry n carries
+// HMAC(auditKey, mac(n-1) ‖ canonical(entry n)); the head (last seq and mac) is kept in meta in the
+// same transaction, so an edited, deleted or truncated entry is detected by `warden audit verify`.
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Store } from '../store/db.ts';
+import { AuditRepository, MetaRepository, type AuditQuery, type AuditRow } from '../store/repositories.ts';
+import { canonical, seal, unseal } from '../keystore/software/seal.ts';
+import type { MasterKey } from '../keystore/software/master-key.ts';
+
+export interface AuditEntry {
+  requestId?: string | null;
+  principal?: string | null;
+  method?: string | null;
+  route?: string | null;
+  action: string;
+  keyLabel?: string | null;
+  outcome: string;
+  details?: Record<string, unknown> | null;
+}
+
+const GENESIS = '0'.repeat(64);
+const AUDIT_KEY = 'sealed:audit_key';
+const HEAD = 'audit_head';
+
+function entryMac(key: Buffer, prev: string, row: Omit<AuditRow, 'mac'>): string {
+  const body = canonical({
+    seq: row.seq,
+    time: row.time,
+    requestId: row.request_id,
+    principal: row.principal,
+    method: row.method,
+    route: row.route,
+    action: row.action,
+    keyLabel: row.key_label,
+    outcome: row.outcome,
+    details: row.details,
+  });
+  return createHmac('sha256', key).update(prev).update(body).digest('hex');
+}
+
+/** Loads (or on first use creates) the random audit MAC key, sealed under the master key in meta. */
+export async function loadAuditKey(store: Store, master: MasterKey): Promise<Buffer> {
+  const meta = new MetaRepository(store.db);
+  const stored = await meta.get(AUDIT_KEY);
+  if (stored) return unseal(master.sealKey, Buffer.from(stored, 'base64'), AUDIT_KEY);
+  const key = randomBytes(32);
+  await meta.set(AUDIT_KEY, seal(master.sealKey, key, AUDIT_KEY).toString('base64'));
+  return key;
+}
+
+/** Re-seals the audit key under a new master key (inside the rotation transaction). */
+export async function resealAuditKey(meta: MetaRepository, from: MasterKey, to: MasterKey): Promise<void> {
+  const stored = await meta.get(AUDIT_KEY);
+  if (!stored) return;
+  const key = unseal(from.sealKey, Buffer.from(stored, 'base64'), AUDIT_KEY);
+  await meta.set(AUDIT_KEY, seal(to.sealKey, key, AUDIT_KEY).toString('base64'));
+}
+
+export class AuditLog {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly store: Store,
+    private readonly key: Buffer,
+  ) {}
+
+  /** Appends one entry; appends are serialised so the chain has one order. Rejects if the write fails. */
+  append(entry: AuditEntry): Promise<number> {
+    const run = this.tail.then(() => this.write(entry));
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  private async write(entry: AuditEntry): Promise<number> {
+    return this.store.db.transaction().execute(async (trx) => {
+      const meta = new MetaRepository(trx);
+      const head = await meta.get(HEAD);
+      const [prevSeqText, prevMac] = head ? head.split(':') : ['0', GENESIS];
+      const seq = Number(prevSeqText) + 1;
+      const row = {
+        seq,
+        time: new Date().toISOString(),
+        request_id: entry.requestId ?? null,
+        principal: entry.principal ?? null,
+        method: entry.method ?? null,
+        route: entry.route ?? null,
+        action: entry.action,
+        key_label: entry.keyLabel ?? null,
+        outcome: entry.outcome,
+        details: entry.details ? JSON.stringify(entry.details) : null,
+      };
+      const mac = entryMac(this.key, prevMac, row);
+      await trx.insertInto('audit_log').values({ ...row, mac }).execute();
+      await meta.set(HEAD, `${seq}:${mac}`);
+      return seq;
+    });
+  }
+
+  async query(q: AuditQuery): Promise<AuditRow[]> {
+    await this.tail;
+    return new AuditRepository(this.store.db).query(q);
+  }
+
+  async get(seq: number): Promise<AuditRow | undefined> {
+    await this.tail;
+    return new AuditRepository(this.store.db).get(seq);
+  }
+
+  /** Walks the whole chain. ok=false names the first entry that does not verify. */
+  async verify(): Promise<{ ok: boolean; entries: number; firstBad: number | null; problem: string | null }> {
+    await this.tail;
+    const repo = new AuditRepository(this.store.db);
+    const head = await new MetaRepository(this.store.db).get(HEAD);
+    let prev = GENESIS;
+    let expectedSeq = 1;
+    let n = 0;
+    for (;;) {
+      const rows = await repo.query({ afterSeq: expectedSeq - 1, limit: 1000 });
+      if (rows.length === 0) break;
+      for (const row of rows) {
+        if (row.seq !== expectedSeq) return { ok: false, entries: n, firstBad: expectedSeq, problem: `entry ${expectedSeq} is missing` };
+        const mac = entryMac(this.key, prev, row);
+        const a = Buffer.from(mac, 'hex');
+        const b = Buffer.from(row.mac, 'hex');
+        if (a.length !== b.length || !timingSafeEqual(a, b)) {
+          return { ok: false, entries: n, firstBad: row.seq, problem: `entry ${row.seq} was modified or is out of chain` };
+        }
+        prev = row.mac;
+        expectedSeq++;
+        n++;
+      }
+    }
+    const [headSeq, headMac] = head ? head.split(':') : ['0', GENESIS];
+    if (Number(headSeq) !== n || headMac !== prev) {
+      return { ok: false, entries: n, firstBad: n + 1, problem: `the log ends at entry ${n} but its head records entry ${headSeq}: entries were removed from the end` };
+    }
+    return { ok: true, entries: n, firstBad: null, problem: null };
+  }
+}

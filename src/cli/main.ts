@@ -1,0 +1,119 @@
+// The `warden` command: serve, keystore rotate-master-key, audit verify, apikey hash.
+// Output for people goes to stdout/stderr here (the one place besides pino that may print).
+import { createHash } from 'node:crypto';
+import { Command } from 'commander';
+import { ConfigError, loadConfig } from '../config/load.ts';
+import type { Config } from '../config/schema.ts';
+import { createLogger, openRuntime, startServer, VERSION } from '../server/boot.ts';
+import { rotateMasterKey } from '../keystore/software/rotate.ts';
+
+const out = (s: string) => process.stdout.write(s + '\n');
+const fail = (s: string): never => {
+  process.stderr.write(`warden: ${s}\n`);
+  process.exit(1);
+};
+
+function config(opts: { config?: string }): Config {
+  try {
+    return loadConfig({ file: opts.config ?? null });
+  } catch (e) {
+    if (e instanceof ConfigError) return fail(e.message);
+    throw e;
+  }
+}
+
+async function quietRuntime(cfg: Config) {
+  return openRuntime(cfg, createLogger({ ...cfg, logging: { level: 'warn' } }));
+}
+
+const program = new Command().name('warden').description('Warden Transaction Security Broker').version(VERSION);
+
+program
+  .command('serve', { isDefault: true })
+  .description('start the REST API')
+  .option('-c, --config <file>', 'YAML config file')
+  .action(async (opts: { config?: string }) => {
+    const cfg = config(opts);
+    let started;
+    try {
+      started = await startServer(cfg);
+    } catch (e) {
+      return fail(`cannot start: ${(e as Error).message}`);
+    }
+    const { app, runtime } = started;
+    if (runtime.newApiKeys) {
+      out(`\nFirst start: API keys written to ${runtime.newApiKeys.file} (shown once):`);
+      for (const [role, keys] of Object.entries(runtime.newApiKeys.keys)) out(`  ${role.padEnd(28)} ${keys[0]}`);
+      out('');
+    }
+    app.log.info({ url: `http://${cfg.server.host}:${cfg.server.port}`, config: cfg.source, dataDir: cfg.dataDir }, `Warden ${VERSION} started`);
+    let closing = false;
+    const shutdown = (signal: string) => {
+      if (closing) return;
+      closing = true;
+      app.log.info({ signal }, 'shutting down: finishing in-flight requests');
+      const timer = setTimeout(() => {
+        app.log.error('shutdown timed out');
+        process.exit(1);
+      }, cfg.server.shutdownTimeoutMs);
+      timer.unref();
+      app.close().then(
+        () => process.exit(0),
+        (e) => {
+          app.log.error({ err: e }, 'error during shutdown');
+          process.exit(1);
+        },
+      );
+    };
+    process.on('SIGTERM', () => shutdown('SIGTERM'));
+    process.on('SIGINT', () => shutdown('SIGINT'));
+  });
+
+const keystore = program.command('keystore').description('software keystore maintenance');
+keystore
+  .command('rotate-master-key')
+  .description('re-seal every key under a new master key (atomically)')
+  .option('-c, --config <file>', 'YAML config file')
+  .action(async (opts: { config?: string }) => {
+    const cfg = config(opts);
+    const rt = await quietRuntime(cfg).catch((e: Error) => fail(e.message));
+    try {
+      const fromEnv = cfg.keystore.masterKeyFromEnv !== null;
+      const r = await rotateMasterKey(rt.store, rt.master, { file: fromEnv ? null : cfg.keystore.masterKeyFile });
+      out(`re-sealed ${r.keys} keys and ${r.dataObjects} data objects under a new master key`);
+      if (fromEnv) out(`new WARDEN_MASTER_KEY (set it before the next start):\n${r.key.toFileText().trim()}`);
+      else out(`new master key written to ${cfg.keystore.masterKeyFile}`);
+    } finally {
+      await rt.close();
+    }
+  });
+
+const audit = program.command('audit').description('audit trail');
+audit
+  .command('verify')
+  .description('check the HMAC chain of the whole audit log')
+  .option('-c, --config <file>', 'YAML config file')
+  .action(async (opts: { config?: string }) => {
+    const cfg = config(opts);
+    const rt = await quietRuntime(cfg).catch((e: Error) => fail(e.message));
+    try {
+      const r = await rt.services.audit.verify();
+      if (r.ok) out(`audit log OK: ${r.entries} entries, chain intact`);
+      else {
+        out(`audit log BROKEN at entry ${r.firstBad}: ${r.problem} (${r.entries} entries verified before it)`);
+        process.exitCode = 2;
+      }
+    } finally {
+      await rt.close();
+    }
+  });
+
+program
+  .command('apikey-hash')
+  .description('print the sha256:<hex> form of an API key, for the config file')
+  .argument('<key>')
+  .action((key: string) => {
+    out(`sha256:${createHash('sha256').update(key, 'utf8').digest('hex')}`);
+  });
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,354 @@
+// The software keystore: keys sealed under the master key in the database, opened only inside this
+// module. It is the trust boundary: every rule about releasing or using a key is checked here.
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { KeyClass, KeyMaterial } from '../../crypto/families/types.ts';
+import { WardenError, errors } from '../../server/errors.ts';
+import type { Transaction } from 'kysely';
+import type { Store } from '../../store/db.ts';
+import type { Database } from '../../store/schema.ts';
+import { DataObjectsRepository, KeysRepository, type KeyRow } from '../../store/repositories.ts';
+import type { DataObject, KeyInfo, KeyStore, KeyStoreStatistics, KeyUsage, NewKey, OpenedKey, Password } from '../interface.ts';
+import type { MasterKey } from './master-key.ts';
+import { SealError, canonical, seal, unseal } from './seal.ts';
+import { LruCache } from './lru.ts';
+
+interface SealedPayload {
+  pk?: string;
+  sk?: string;
+  pub?: string;
+  pw: { salt: string; hash: string } | null;
+}
+
+interface Opened {
+  info: KeyInfo;
+  material: KeyMaterial;
+  pw: SealedPayload['pw'];
+}
+
+const isoSeconds = (d = new Date()) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+function passwordVerifier(password: string): { salt: string; hash: string } {
+  const salt = randomBytes(16);
+  return { salt: salt.toString('base64'), hash: createHash('sha256').update(salt).update(password, 'utf8').digest('base64') };
+}
+
+function passwordMatches(pw: SealedPayload['pw'], given: Password): boolean {
+  const supplied = given ?? '';
+  if (pw === null) return supplied === '';
+  const expected = Buffer.from(pw.hash, 'base64');
+  const actual = createHash('sha256').update(Buffer.from(pw.salt, 'base64')).update(supplied, 'utf8').digest();
+  return timingSafeEqual(expected, actual);
+}
+
+export function keyAad(info: KeyInfo): string {
+  return canonical({
+    v: 1,
+    label: info.label,
+    id: info.id,
+    algorithm: info.algorithm,
+    algorithmOid: info.algorithmOid,
+    curveOid: info.curveOid,
+    keySize: info.keySize,
+    keyClass: info.keyClass,
+    creation: info.creation,
+    createTime: info.createTime,
+    attributes: info.attributes,
+    publicKey: info.publicKey,
+    policy: info.policy ?? null,
+    system: info.system,
+  });
+}
+
+function rowToInfo(row: KeyRow): KeyInfo {
+  let attributes: KeyInfo['attributes'];
+  let policy: unknown;
+  try {
+    attributes = JSON.parse(row.attributes);
+    policy = row.policy === null ? null : JSON.parse(row.policy);
+  } catch {
+    throw new WardenError(701, `Key '${row.label}' failed its integrity check: its stored metadata is not valid`);
+  }
+  return {
+    label: row.label,
+    id: row.id,
+    algorithm: row.algorithm,
+    algorithmOid: row.algorithm_oid,
+    curveOid: row.curve_oid,
+    keySize: row.key_size === null ? null : Number(row.key_size),
+    keyClass: row.key_class as KeyClass,
+    creation: row.creation as KeyInfo['creation'],
+    createTime: row.create_time,
+    attributes,
+    publicKey: row.public_key ? Buffer.from(row.public_key) : null,
+    certificate: row.certificate ? Buffer.from(row.certificate) : null,
+    policy,
+    system: Number(row.system) === 1,
+    useCount: Number(row.use_count),
+  };
+}
+
+function infoToRow(info: KeyInfo, sealed: Buffer): KeyRow {
+  return {
+    label: info.label,
+    id: info.id,
+    algorithm: info.algorithm,
+    algorithm_oid: info.algorithmOid,
+    curve_oid: info.curveOid,
+    key_size: info.keySize,
+    key_class: info.keyClass,
+    creation: info.creation,
+    create_time: info.createTime,
+    attributes: JSON.stringify(info.attributes),
+    public_key: info.publicKey,
+    certificate: info.certificate,
+    policy: info.policy === null || info.policy === undefined ? null : JSON.stringify(info.policy),
+    system: info.system ? 1 : 0,
+    sealed,
+    use_count: info.useCount,
+  };
+}
+
+const USAGE_ATTRIBUTE: Record<Exclude<KeyUsage, 'attest'>, keyof KeyInfo['attributes']> = {
+  sign: 'sign',
+  verify: 'verify',
+  encrypt: 'encrypt',
+  decrypt: 'decrypt',
+  wrap: 'wrap',
+  unwrap: 'unwrap',
+  derive: 'derive',
+};
+
+export class SoftwareKeyStore implements KeyStore {
+  readonly type = 'software' as const;
+  private readonly keys: KeysRepository;
+  private readonly objects: DataObjectsRepository;
+  /** Unsealed keys by label, valid while the row's sealed bytes are unchanged. */
+  private readonly cache: LruCache<string, { sealed: Buffer; opened: Opened }>;
+
+  constructor(
+    store: Store,
+    private readonly master: MasterKey,
+    cacheSize = 10000,
+  ) {
+    this.keys = new KeysRepository(store.db);
+    this.objects = new DataObjectsRepository(store.db);
+    this.cache = new LruCache(cacheSize);
+  }
+
+  async create(key: NewKey): Promise<KeyInfo> {
+    const material = key.material ?? (await key.family.generate(key.params));
+    const keyClass: KeyClass = material.secret ? 'secret' : material.privateKey ? 'private' : 'public';
+    const info: KeyInfo = {
+      label: key.label,
+      id: key.id ?? null,
+      algorithm: key.family.reportedAlgorithm,
+      ...key.params,
+      keyClass,
+      creation: key.creation,
+      createTime: isoSeconds(),
+      attributes: key.attributes,
+      publicKey: material.publicKey ?? null,
+      certificate: key.certificate ?? null,
+      policy: key.policy ?? null,
+      system: key.system ?? false,
+      useCount: 0,
+    };
+    const payload: SealedPayload = {
+      pk: material.privateKey?.toString('base64'),
+      sk: material.secret?.toString('base64'),
+      pw: key.password ? passwordVerifier(key.password) : null,
+    };
+    const sealed = seal(this.master.sealKey, Buffer.from(JSON.stringify(payload)), keyAad(info));
+    if (!(await this.keys.insert(infoToRow(info, sealed)))) throw errors.keyExists(key.label);
+    return info;
+  }
+
+  async peek(label: string): Promise<KeyInfo | null> {
+    const row = await this.keys.get(label);
+    return row ? rowToInfo(row) : null;
+  }
+
+  async list(): Promise<string[]> {
+    return this.keys.labels();
+  }
+
+  /** Reads, unseals and password-checks one key. Every path that trusts a key goes through here. */
+  private async open(label: string, password: Password): Promise<Opened> {
+    const row = await this.keys.get(label);
+    if (!row) throw errors.keyNotFound(label);
+    const sealed = row.sealed ? Buffer.from(row.sealed) : null;
+    if (!sealed) throw new WardenError(701, `Key '${label}' failed its integrity check: its sealed record is missing`);
+    const info = rowToInfo(row);
+    const cached = this.cache.get(label);
+    let opened: Opened;
+    if (cached && cached.sealed.equals(sealed) && keyAad(cached.opened.info) === keyAad(info)) {
+      opened = { ...cached.opened, info: { ...cached.opened.info, useCount: info.useCount, certificate: info.certificate } };
+    } else {
+      let payload: SealedPayload;
+      try {
+        payload = JSON.parse(unseal(this.master.sealKey, sealed, keyAad(info)).toString('utf8')) as SealedPayload;
+      } catch (e) {
+        if (e instanceof SealError || e instanceof SyntaxError) {
+          throw new WardenError(701, `Key '${label}' failed its integrity check: the sealed record does not match its metadata (edited row or wrong master key)`);
+        }
+        throw e;
+      }
+      opened = {
+        info,
+        material: {
+          privateKey: payload.pk ? Buffer.from(payload.pk, 'base64') : undefined,
+          secret: payload.sk ? Buffer.from(payload.sk, 'base64') : undefined,
+          publicKey: info.publicKey ?? undefined,
+        },
+        pw: payload.pw,
+      };
+      this.cache.set(label, { sealed, opened });
+    }
+    if (!passwordMatches(opened.pw, password)) throw errors.passwordMismatch();
+    return opened;
+  }
+
+  async describe(label: string, password: Password): Promise<KeyInfo> {
+    return (await this.open(label, password)).info;
+  }
+
+  async delete(label: string, password: Password, opts: { force?: boolean } = {}): Promise<void> {
+    const { info } = await this.open(label, password);
+    if (!opts.force) {
+      if (info.system) throw errors.forbidden(`Key '${label}' is a system key of this Warden and cannot be deleted`);
+      if (!info.attributes.destroyable) throw errors.forbidden(`Key '${label}' is not destroyable`);
+    }
+    this.cache.delete(label);
+    if (!(await this.keys.delete(label))) throw errors.keyNotFound(label);
+  }
+
+  async changePassword(label: string, oldPassword: Password, newPassword: Password): Promise<void> {
+    const opened = await this.open(label, oldPassword);
+    if (opened.info.system) throw errors.forbidden(`Key '${label}' is a system key of this Warden`);
+    if (!opened.info.attributes.modifiable) throw errors.forbidden(`Key '${label}' is not modifiable`);
+    if (opened.info.keyClass === 'public') throw errors.forbidden(`Key '${label}' is a public key and has no password`);
+    const payload: SealedPayload = {
+      pk: opened.material.privateKey?.toString('base64'),
+      sk: opened.material.secret?.toString('base64'),
+      pw: newPassword ? passwordVerifier(newPassword) : null,
+    };
+    const sealed = seal(this.master.sealKey, Buffer.from(JSON.stringify(payload)), keyAad(opened.info));
+    this.cache.delete(label);
+    await this.keys.update(label, { sealed });
+  }
+
+  async exportPlain(label: string, password: Password): Promise<KeyMaterial> {
+    const { info, material } = await this.open(label, password);
+    if (info.keyClass !== 'public') {
+      if (info.system) throw errors.forbidden(`Key '${label}' is a system key of this Warden`);
+      if (info.policy) throw errors.forbidden(`Key '${label}' has a policy and can never be exported`);
+      if (!info.attributes.extractable) throw errors.forbidden(`Key '${label}' is not extractable`);
+      if (info.attributes.sensitive) throw errors.forbidden(`Key '${label}' is sensitive; only non-sensitive keys can be exported in plain`);
+    }
+    return { privateKey: material.privateKey, publicKey: material.publicKey, secret: material.secret };
+  }
+
+  async replacePublic(label: string, material: KeyMaterial, certificate: Buffer | null): Promise<KeyInfo> {
+    const opened = await this.open(label, null);
+    if (opened.info.keyClass !== 'public') throw errors.keyExists(label);
+    const info: KeyInfo = { ...opened.info, publicKey: material.publicKey ?? null, certificate };
+    const sealed = seal(this.master.sealKey, Buffer.from(JSON.stringify({ pw: null })), keyAad(info));
+    this.cache.delete(label);
+    await this.keys.update(label, { public_key: info.publicKey, certificate, sealed });
+    return info;
+  }
+
+  async setCertificate(label: string, certificate: Buffer | null): Promise<void> {
+    if (!(await this.keys.get(label))) throw errors.keyNotFound(label);
+    await this.keys.update(label, { certificate });
+  }
+
+  async use<T>(label: string, password: Password, usage: KeyUsage, fn: (key: OpenedKey) => Promise<T> | T, opts: { system?: boolean } = {}): Promise<T> {
+    const { info, material } = await this.open(label, password);
+    if (info.system !== (opts.system ?? false)) {
+      throw errors.forbidden(info.system ? `Key '${label}' is a system key of this Warden and cannot be used through the API` : `Key '${label}' is not a system key`);
+    }
+    if (usage !== 'attest') {
+      const attr = USAGE_ATTRIBUTE[usage];
+      if (!info.attributes[attr]) throw errors.forbidden(`Key '${label}' does not allow ${usage}`);
+    }
+    const result = await fn({ info, material });
+    await this.keys.incrementUse(label);
+    return result;
+  }
+
+  async statistics(): Promise<KeyStoreStatistics> {
+    const rows = await this.keys.all();
+    return {
+      privateKeys: rows.filter((r) => r.key_class === 'private').length,
+      publicKeys: rows.filter((r) => r.key_class === 'public').length,
+      secretKeys: rows.filter((r) => r.key_class === 'secret').length,
+      certificates: rows.filter((r) => r.certificate !== null).length,
+      dataObjects: await this.objects.count(),
+    };
+  }
+
+  /** Re-seals every key and data object under a new master key, inside the caller's transaction. */
+  static async resealAll(trx: Transaction<Database>, from: MasterKey, to: MasterKey): Promise<{ keys: number; dataObjects: number }> {
+    const keys = new KeysRepository(trx);
+    const objects = new DataObjectsRepository(trx);
+    let k = 0;
+    for (const row of await keys.all()) {
+      const info = rowToInfo(row);
+      const aad = keyAad(info);
+      let plain: Buffer;
+      try {
+        plain = unseal(from.sealKey, Buffer.from(row.sealed as Buffer), aad);
+      } catch {
+        throw new WardenError(701, `Key '${row.label}' failed its integrity check; rotation aborted, nothing changed`);
+      }
+      await keys.update(row.label, { sealed: seal(to.sealKey, plain, aad) });
+      k++;
+    }
+    let d = 0;
+    for (const row of await objects.all()) {
+      const aad = dataObjectAad(row.name, row.attributes, row.create_time);
+      let plain: Buffer;
+      try {
+        plain = unseal(from.sealKey, Buffer.from(row.value), aad);
+      } catch {
+        throw new WardenError(701, `Data object '${row.name}' failed its integrity check; rotation aborted, nothing changed`);
+      }
+      await objects.update(row.name, { value: seal(to.sealKey, plain, aad) });
+      d++;
+    }
+    return { keys: k, dataObjects: d };
+  }
+
+  async putDataObject(obj: Omit<DataObject, 'createTime'>): Promise<DataObject> {
+    const createTime = isoSeconds();
+    const attributes = JSON.stringify(obj.attributes);
+    const value = seal(this.master.sealKey, obj.value, dataObjectAad(obj.name, attributes, createTime));
+    if (!(await this.objects.insert({ name: obj.name, attributes, create_time: createTime, value }))) {
+      throw new WardenError(615, `Data object '${obj.name}' already exists`);
+    }
+    return { ...obj, createTime };
+  }
+
+  async getDataObject(name: string): Promise<DataObject> {
+    const row = await this.objects.get(name);
+    if (!row) throw new WardenError(653, `Data object '${name}' does not exist`);
+    let value: Buffer;
+    try {
+      value = unseal(this.master.sealKey, Buffer.from(row.value), dataObjectAad(row.name, row.attributes, row.create_time));
+    } catch {
+      throw new WardenError(701, `Data object '${name}' failed its integrity check`);
+    }
+    return { name, value, attributes: JSON.parse(row.attributes), createTime: row.create_time };
+  }
+
+  async deleteDataObject(name: string): Promise<void> {
+    const obj = await this.getDataObject(name);
+    if (!obj.attributes.destroyable) throw errors.forbidden(`Data object '${name}' is not destroyable`);
+    await this.objects.delete(name);
+  }
+}
+
+function dataObjectAad(name: string, attributes: string, createTime: string): string {
+  return canonical({ v: 1, kind: 'dataObject', name, attributes, createTime });
+}

@@ -1,0 +1,202 @@
+// Builds the fastify app: JSON parsing with the spec's error codes, the auth chain, the audit hook,
+// every route of the registry (each must name its roles), OpenAPI + Swagger UI, and the one error mapper.
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { ROUTE_GROUPS } from '../api/registry.ts';
+import type { RouteDef } from '../api/route.ts';
+import { ErrorBodySchema, AttributesRequestSchema } from '../api/wire.ts';
+import { KeyAttributesJsonSchema, SignedKeyAttributesSchema } from '../api/key-view.ts';
+import { ApiKeyAuthenticator } from '../auth/api-keys.ts';
+import { ANONYMOUS, type Principal } from '../auth/principal.ts';
+import type { RoleName } from '../config/schema.ts';
+import { WardenError } from './errors.ts';
+import type { Services } from './services.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal;
+    /** Key (or object) the request acted on, for the audit trail. */
+    auditLabel: string | null;
+  }
+  interface FastifyContextConfig {
+    roles?: readonly RoleName[] | 'public';
+    audit?: boolean;
+    operationId?: string;
+  }
+}
+
+export interface AppOptions {
+  /** The pino logger for request logs; none in tests. */
+  loggerInstance?: Logger;
+  /** Extra routes for tests (still subject to the role check). */
+  extraRoutes?: RouteDef[];
+}
+
+function validationError(err: FastifyError): WardenError {
+  const first = err.validation?.[0];
+  const where = (first?.instancePath || '').replace(/^\//, '').replace(/\//g, '.') || err.validationContext || 'body';
+  const isEnum = err.validation?.some((v) => v.keyword === 'enum' || v.keyword === 'const');
+  if (isEnum) {
+    const allowed = (first?.params as { allowedValues?: unknown[] })?.allowedValues;
+    return new WardenError(501, `${where}: value is not one of the allowed values${allowed ? ` (${allowed.join(', ')})` : ''}`);
+  }
+  const msg = first?.keyword === 'required' ? `${(first.params as { missingProperty: string }).missingProperty} is required` : (first?.message ?? 'is invalid');
+  return new WardenError(600, `${where}: ${msg}`);
+}
+
+export function toWardenError(err: unknown): WardenError | null {
+  if (err instanceof WardenError) return err;
+  const fe = err as FastifyError;
+  if (fe?.validation) return validationError(fe);
+  switch (fe?.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new WardenError(600, 'Request body is too large', { status: 413 });
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new WardenError(600, 'Unsupported Content-Type: send application/json', { status: 415 });
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new WardenError(621, 'Request body is empty');
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new WardenError(600, 'Invalid Content-Length');
+    case 'FST_ERR_BAD_URL':
+    case 'FST_ERR_ASYNC_CONSTRAINT':
+      return new WardenError(600, 'Malformed URL');
+    default:
+      return null;
+  }
+}
+
+export async function buildApp(services: Services, opts: AppOptions = {}): Promise<FastifyInstance> {
+  const { config } = services;
+  const app = Fastify({
+    ...(opts.loggerInstance ? { loggerInstance: opts.loggerInstance as FastifyBaseLogger } : { logger: false }),
+    bodyLimit: config.server.bodyLimitBytes,
+    genReqId: () => randomUUID(),
+    return503OnClosing: true,
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
+    routerOptions: { ignoreDuplicateSlashes: true, ignoreTrailingSlash: true, maxParamLength: 1024 },
+  });
+
+  app.decorateRequest('principal', null as unknown as Principal);
+  app.decorateRequest('auditLabel', null);
+
+  // JSON for every body (the Go client sends Content-Type: application/json even on GET/DELETE);
+  // malformed JSON is 400/621 (spec README decision 1).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
+    const text = (body as string).trim();
+    if (text === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      done(new WardenError(621, 'Request body is not valid JSON'), undefined);
+    }
+  });
+
+  for (const s of [ErrorBodySchema, AttributesRequestSchema, KeyAttributesJsonSchema, SignedKeyAttributesSchema]) app.addSchema(s);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Warden — Transaction Security Broker REST API v1',
+        version: services.version,
+        description: 'Open re-implementation of the TSB REST API v1. Errors are {errorCode, reason, message}; see docs/errors.md.',
+      },
+      components: { securitySchemes: { apiKey: { type: 'apiKey', in: 'header', name: 'X-API-KEY' } } },
+      security: [{ apiKey: [] }],
+    },
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (json.$id as string) ?? `def-${i}` },
+  });
+  if (config.swaggerUI.enabled) {
+    await app.register(swaggerUi, { routePrefix: '/swagger-ui', staticCSP: true, uiConfig: { docExpansion: 'list', deepLinking: true } });
+    app.get('/swagger-ui/index.html', { schema: { hide: true } }, (_req, reply) => reply.redirect('/swagger-ui/'));
+    app.get('/', { schema: { hide: true } }, (_req, reply) => reply.redirect('/swagger-ui/'));
+  }
+  app.get('/v3/api-docs', { schema: { hide: true } }, async () => app.swagger());
+
+  // Authentication chain (API keys here; JWT and mTLS join in src/auth/).
+  const apiKeys = new ApiKeyAuthenticator(config.apiAuthentication);
+  if (config.apiAuthentication.enabled) {
+    for (const role of apiKeys.rolesWithoutKeys()) {
+      services.logger.warn({ role }, `apiAuthentication.${role} has no key: its endpoints refuse every call`);
+    }
+  }
+  app.addHook('onRequest', async (req) => {
+    req.principal = ANONYMOUS;
+    const roles = req.routeOptions.config?.roles;
+    if (roles === undefined || roles === 'public') return;
+    if (config.apiAuthentication.enabled) req.principal = apiKeys.authenticate(req.headers['x-api-key'], roles);
+  });
+
+  // Audit: written before the response leaves; if it cannot be written the caller gets an error.
+  app.addHook('onSend', async (req, reply, payload) => {
+    const cfg = req.routeOptions.config;
+    if (!cfg?.roles || cfg.roles === 'public' || cfg.audit === false) return payload;
+    if (reply.statusCode === 401 || reply.statusCode === 404 && !req.routeOptions.url) return payload;
+    try {
+      await services.audit.append({
+        requestId: req.id,
+        principal: req.principal?.subject ?? null,
+        method: req.method,
+        route: req.routeOptions.url ?? req.url,
+        action: cfg.operationId ?? 'unknown',
+        keyLabel: req.auditLabel,
+        outcome: reply.statusCode < 400 ? 'success' : `error ${reply.statusCode}`,
+      });
+    } catch (e) {
+      req.log.error({ err: e }, 'audit log write failed');
+      reply.code(500).header('content-type', 'application/json; charset=utf-8');
+      return JSON.stringify(new WardenError(703, 'The audit log could not be written; the outcome of this call is not recorded').toBody());
+    }
+    return payload;
+  });
+
+  const routes = [...ROUTE_GROUPS.flatMap((g) => g(services)), ...(opts.extraRoutes ?? [])];
+  for (const r of routes) {
+    if (!r.roles || (r.roles !== 'public' && r.roles.length === 0)) {
+      throw new Error(`route ${r.method} ${r.url} has no role: every route must name the roles allowed to call it`);
+    }
+    app.route({
+      method: r.method,
+      url: r.url,
+      config: { roles: r.roles, audit: r.audit ?? true, operationId: r.operationId },
+      schema: {
+        operationId: r.operationId,
+        summary: r.summary,
+        description: r.description ?? (r.roles === 'public' ? 'No credential needed.' : `Role: ${r.roles.join(' or ')}`),
+        tags: r.tags,
+        ...(r.deprecated ? { deprecated: true } : {}),
+        ...(r.body ? { body: r.body } : {}),
+        ...(r.querystring ? { querystring: r.querystring } : {}),
+        ...(r.params ? { params: r.params } : {}),
+        response: r.response,
+        ...(r.produces ? { produces: [r.produces] } : {}),
+        ...(r.roles === 'public' ? { security: [] } : {}),
+      },
+      handler: async (req, reply) => {
+        const result = await r.handler(req, reply, services);
+        return reply.sent ? reply : result;
+      },
+    });
+  }
+
+  app.setNotFoundHandler((req, reply) => {
+    void reply.code(404).send(new WardenError(622, `No endpoint ${req.method} ${req.url.split('?')[0]}`).toBody());
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    const we = toWardenError(err);
+    if (we) {
+      if (we.status >= 500) req.log.error({ err, errorCode: we.code }, we.message);
+      else req.log.info({ errorCode: we.code, status: we.status }, we.message);
+      return reply.code(we.status).send(we.toBody());
+    }
+    req.log.error({ err }, 'unhandled error');
+    return reply.code(500).send(new WardenError(1, 'Internal error; see the server log for request ' + req.id).toBody());
+  });
+
+  return app;
+}

@@ -1,0 +1,76 @@
+// Start-up: data directory, database, master key, keystore, audit log, attestation key, API keys,
+// then the HTTP listener; and the graceful shutdown that finishes in-flight calls and closes the DB.
+import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
+import pino, { type Logger } from 'pino';
+import type { FastifyInstance } from 'fastify';
+import { AuditLog, loadAuditKey } from '../audit/log.ts';
+import { loadOrCreateApiKeys } from '../auth/api-key-file.ts';
+import { ROLE_NAMES, type Config } from '../config/schema.ts';
+import { SoftwareKeyStore } from '../keystore/software/keystore.ts';
+import type { MasterKey } from '../keystore/software/master-key.ts';
+import { unlockMasterKey } from '../keystore/software/unlock.ts';
+import { Attestation } from '../pki/attestation.ts';
+import { openStore, type Store } from '../store/db.ts';
+import { buildApp } from './app.ts';
+import type { Services } from './services.ts';
+
+export const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
+
+export function createLogger(config: Config): Logger {
+  return pino({
+    level: config.logging.level,
+    base: { service: 'warden' },
+    redact: { paths: ['req.headers["x-api-key"]', 'req.headers.authorization', '*.password', '*.privateKey', '*.secretKey'], censor: '[redacted]' },
+  });
+}
+
+export interface Runtime {
+  services: Services;
+  store: Store;
+  master: MasterKey;
+  /** Set when this start created the API key file: the keys to print once. */
+  newApiKeys: { file: string; keys: Record<string, string[]> } | null;
+  close(): Promise<void>;
+}
+
+/** Opens everything the server needs (no listener). Tests use this with app.inject(). */
+export async function openRuntime(config: Config, logger: Logger): Promise<Runtime> {
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  chmodSync(config.dataDir, 0o700);
+  const store = await openStore(config.database.url);
+  try {
+    const { key: master, created } = await unlockMasterKey(store, { file: config.keystore.masterKeyFile, fromEnv: config.keystore.masterKeyFromEnv });
+    if (created) logger.info({ file: config.keystore.masterKeyFile }, 'created a new 256-bit master key');
+    const keystore = new SoftwareKeyStore(store, master, config.keystore.unsealedCacheSize);
+    const audit = new AuditLog(store, await loadAuditKey(store, master));
+    const attestation = new Attestation(keystore, config.hsm.attestationKeyName);
+    await attestation.ensureKey();
+
+    let newApiKeys: Runtime['newApiKeys'] = null;
+    const auth = config.apiAuthentication;
+    const configured = ROLE_NAMES.some((r) => {
+      const v = auth[r];
+      return Array.isArray(v) ? v.length > 0 : typeof v === 'string' && v !== '';
+    });
+    if (auth.enabled && !configured) {
+      const { keys, created: fresh, file } = loadOrCreateApiKeys(config.dataDir);
+      Object.assign(auth, keys);
+      if (fresh) newApiKeys = { file, keys };
+    }
+
+    const services: Services = { config, keystore, audit, attestation, logger, version: VERSION };
+    return { services, store, master, newApiKeys, close: () => store.close() };
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+}
+
+export async function startServer(config: Config): Promise<{ app: FastifyInstance; runtime: Runtime }> {
+  const logger = createLogger(config);
+  const runtime = await openRuntime(config, logger);
+  const app = await buildApp(runtime.services, { loggerInstance: logger });
+  app.addHook('onClose', async () => runtime.close());
+  await app.listen({ host: config.server.host, port: config.server.port });
+  return { app, runtime };
+}

@@ -1,0 +1,59 @@
+// Versioned migrations, applied in order by Kysely's Migrator. Types stay portable between SQLite
+// and PostgreSQL: text, integer, and a binary type chosen per dialect.
+import { sql, type Kysely } from 'kysely';
+import type { Migration } from 'kysely/migration';
+
+type Dialect = 'sqlite' | 'postgres';
+
+export function migrations(dialect: Dialect): Record<string, Migration> {
+  const blob = dialect === 'postgres' ? 'bytea' : 'blob';
+  const seq = dialect === 'postgres' ? 'bigserial' : 'integer';
+  return {
+    '001_initial': {
+      async up(db: Kysely<unknown>) {
+        await db.schema.createTable('meta').addColumn('k', 'text', (c) => c.primaryKey()).addColumn('v', 'text', (c) => c.notNull()).execute();
+        await db.schema
+          .createTable('keys')
+          .addColumn('label', 'text', (c) => c.primaryKey())
+          .addColumn('id', 'text')
+          .addColumn('algorithm', 'text', (c) => c.notNull())
+          .addColumn('algorithm_oid', 'text', (c) => c.notNull())
+          .addColumn('curve_oid', 'text')
+          .addColumn('key_size', 'integer')
+          .addColumn('key_class', 'text', (c) => c.notNull())
+          .addColumn('creation', 'text', (c) => c.notNull())
+          .addColumn('create_time', 'text', (c) => c.notNull())
+          .addColumn('attributes', 'text', (c) => c.notNull())
+          .addColumn('public_key', sql.raw(blob))
+          .addColumn('certificate', sql.raw(blob))
+          .addColumn('policy', 'text')
+          .addColumn('system', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('sealed', sql.raw(blob))
+          .addColumn('use_count', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
+        await db.schema
+          .createTable('data_objects')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('attributes', 'text', (c) => c.notNull())
+          .addColumn('create_time', 'text', (c) => c.notNull())
+          .addColumn('value', sql.raw(blob), (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('audit_log')
+          .addColumn('seq', sql.raw(seq), (c) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement()))
+          .addColumn('time', 'text', (c) => c.notNull())
+          .addColumn('request_id', 'text')
+          .addColumn('principal', 'text')
+          .addColumn('method', 'text')
+          .addColumn('route', 'text')
+          .addColumn('action', 'text', (c) => c.notNull())
+          .addColumn('key_label', 'text')
+          .addColumn('outcome', 'text', (c) => c.notNull())
+          .addColumn('details', 'text')
+          .addColumn('mac', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('audit_log_time').on('audit_log').column('time').execute();
+      },
+    },
+  };
+}
