@@ -2,7 +2,9 @@
 // HMAC(auditKey, mac(n-1) ‖ canonical(entry n)); the head (last seq and mac) is kept in meta in the
 // same transaction, so an edited, deleted or truncated entry is detected by `warden audit verify`.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Store } from '../store/db.ts';
+import type { Database } from '../store/schema.ts';
 import { AuditRepository, MetaRepository, type AuditQuery, type AuditRow } from '../store/repositories.ts';
 import { canonical, seal, unseal } from '../keystore/software/seal.ts';
 import type { MasterKey } from '../keystore/software/master-key.ts';
@@ -18,9 +20,16 @@ export interface AuditEntry {
   details?: Record<string, unknown> | null;
 }
 
+type VerifyResult = { ok: boolean; entries: number; firstBad: number | null; problem: string | null };
+
 const GENESIS = '0'.repeat(64);
 const AUDIT_KEY = 'sealed:audit_key';
 const HEAD = 'audit_head';
+/**
+ * pg_advisory_xact_lock key for appends ("WARDAUDT"): on PostgreSQL several nodes append to one
+ * chain, so the read-head / insert / write-head sequence is serialised in the database, not in-process.
+ */
+const APPEND_LOCK = sql.raw('6287397007893283924');
 
 function entryMac(key: Buffer, prev: string, row: Omit<AuditRow, 'mac'>): string {
   const body = canonical({
@@ -43,9 +52,10 @@ export async function loadAuditKey(store: Store, master: MasterKey): Promise<Buf
   const meta = new MetaRepository(store.db);
   const stored = await meta.get(AUDIT_KEY);
   if (stored) return unseal(master.sealKey, Buffer.from(stored, 'base64'), AUDIT_KEY);
-  const key = randomBytes(32);
-  await meta.set(AUDIT_KEY, seal(master.sealKey, key, AUDIT_KEY).toString('base64'));
-  return key;
+  // Nodes starting together on an empty database race here: the first key written wins and every
+  // node uses that one, or their chains would be MACed under different keys.
+  const won = await meta.setIfAbsent(AUDIT_KEY, seal(master.sealKey, randomBytes(32), AUDIT_KEY).toString('base64'));
+  return unseal(master.sealKey, Buffer.from(won, 'base64'), AUDIT_KEY);
 }
 
 /** Re-seals the audit key under a new master key (inside the rotation transaction). */
@@ -64,7 +74,11 @@ export class AuditLog {
     private readonly key: Buffer,
   ) {}
 
-  /** Appends one entry; appends are serialised so the chain has one order. Rejects if the write fails. */
+  /**
+   * Appends one entry; appends are serialised so the chain has one order (in-process by the tail
+   * promise, across nodes by a transaction-scoped advisory lock on PostgreSQL; SQLite is one node).
+   * Rejects if the write fails.
+   */
   append(entry: AuditEntry): Promise<number> {
     const run = this.tail.then(() => this.write(entry));
     this.tail = run.catch(() => undefined);
@@ -73,6 +87,9 @@ export class AuditLog {
 
   private async write(entry: AuditEntry): Promise<number> {
     return this.store.db.transaction().execute(async (trx) => {
+      // First statement of the transaction: under READ COMMITTED the head read below then sees the
+      // previous holder's commit. Released at commit or rollback, so a dead node never holds it.
+      if (this.store.dialect === 'postgres') await sql`select pg_advisory_xact_lock(${APPEND_LOCK})`.execute(trx);
       const meta = new MetaRepository(trx);
       const head = await meta.get(HEAD);
       const [prevSeqText, prevMac] = head ? head.split(':') : ['0', GENESIS];
@@ -107,10 +124,20 @@ export class AuditLog {
   }
 
   /** Walks the whole chain. ok=false names the first entry that does not verify. */
-  async verify(): Promise<{ ok: boolean; entries: number; firstBad: number | null; problem: string | null }> {
+  async verify(): Promise<VerifyResult> {
     await this.tail;
-    const repo = new AuditRepository(this.store.db);
-    const head = await new MetaRepository(this.store.db).get(HEAD);
+    // Other nodes keep appending on PostgreSQL: read head and entries in one snapshot, or a concurrent
+    // append between the two reads would look like a truncated chain. (SQLite: one node, and a long
+    // transaction there would hold its single connection.)
+    if (this.store.dialect === 'postgres') {
+      return this.store.db.transaction().setIsolationLevel('repeatable read').setAccessMode('read only').execute((trx) => this.walk(trx));
+    }
+    return this.walk(this.store.db);
+  }
+
+  private async walk(db: Kysely<Database> | Transaction<Database>): Promise<VerifyResult> {
+    const repo = new AuditRepository(db);
+    const head = await new MetaRepository(db).get(HEAD);
     let prev = GENESIS;
     let expectedSeq = 1;
     let n = 0;

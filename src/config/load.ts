@@ -99,7 +99,7 @@ export function loadConfig(options: { file?: string | null; env?: NodeJS.Process
   return {
     ...cfg,
     dataDir,
-    database: { url: resolvedDbUrl },
+    database: { ...cfg.database, url: resolvedDbUrl },
     keystore: {
       ...cfg.keystore,
       masterKeyFile: path.resolve(cwd, cfg.keystore.masterKeyFile ?? path.join(dataDir, 'master.key')),

@@ -30,7 +30,14 @@ export const ConfigSchema = Type.Object(
     ),
     dataDir: Str({ default: './data' }),
     database: Type.Object(
-      { url: Type.Optional(Type.String({ pattern: '^(sqlite:|postgres://|postgresql://)' })) },
+      {
+        url: Type.Optional(Type.String({ pattern: '^(sqlite:|postgres://|postgresql://)' })),
+        // PostgreSQL pool (SQLite ignores these): every node opens up to poolSize connections.
+        poolSize: Type.Integer({ minimum: 1, maximum: 1000, default: 10 }),
+        statementTimeoutMs: Type.Integer({ minimum: 0, default: 30000, description: '0 = no statement timeout' }),
+        connectionTimeoutMs: Type.Integer({ minimum: 100, default: 5000 }),
+        idleTimeoutMs: Type.Integer({ minimum: 0, default: 30000 }),
+      },
       { additionalProperties: false, default: {} },
     ),
     keystore: Type.Object(
@@ -74,7 +81,7 @@ export type RawConfig = Static<typeof ConfigSchema>;
 
 /** The validated config with every derived default resolved to an absolute value. */
 export interface Config extends Omit<RawConfig, 'database' | 'keystore'> {
-  database: { url: string };
+  database: Omit<RawConfig['database'], 'url'> & { url: string };
   keystore: RawConfig['keystore'] & { masterKeyFile: string; masterKeyFromEnv: Buffer | null };
   /** Where the config came from, for the start-up log line. */
   source: string | null;

@@ -13,6 +13,7 @@ import { ApiKeyAuthenticator } from '../auth/api-keys.ts';
 import { ANONYMOUS, type Principal } from '../auth/principal.ts';
 import type { RoleName } from '../config/schema.ts';
 import { WardenError } from './errors.ts';
+import { storeUnavailable } from '../store/errors.ts';
 import type { Services } from './services.ts';
 
 declare module 'fastify' {
@@ -64,7 +65,7 @@ export function toWardenError(err: unknown): WardenError | null {
     case 'FST_ERR_ASYNC_CONSTRAINT':
       return new WardenError(600, 'Malformed URL');
     default:
-      return null;
+      return storeUnavailable(err);
   }
 }
 
@@ -148,8 +149,9 @@ export async function buildApp(services: Services, opts: AppOptions = {}): Promi
       });
     } catch (e) {
       req.log.error({ err: e }, 'audit log write failed');
-      reply.code(500).header('content-type', 'application/json; charset=utf-8');
-      return JSON.stringify(new WardenError(703, 'The audit log could not be written; the outcome of this call is not recorded').toBody());
+      const we = storeUnavailable(e) ?? new WardenError(703, 'The audit log could not be written; the outcome of this call is not recorded');
+      reply.code(we.status).header('content-type', 'application/json; charset=utf-8');
+      return JSON.stringify(we.toBody());
     }
     return payload;
   });

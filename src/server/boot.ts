@@ -37,7 +37,7 @@ export interface Runtime {
 export async function openRuntime(config: Config, logger: Logger): Promise<Runtime> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   chmodSync(config.dataDir, 0o700);
-  const store = await openStore(config.database.url);
+  const store = await openStore(config.database.url, { ...config.database, onBackgroundError: (err) => logger.warn({ err }, 'database connection lost; the pool reconnects on demand') });
   try {
     const { key: master, created } = await unlockMasterKey(store, { file: config.keystore.masterKeyFile, fromEnv: config.keystore.masterKeyFromEnv });
     if (created) logger.info({ file: config.keystore.masterKeyFile }, 'created a new 256-bit master key');

@@ -1,23 +1,51 @@
 // Opens the database named by database.url and brings its schema up to date. SQLite (better-sqlite3 v12,
-// WAL) is the embedded default; the dialect is chosen here only, repositories are dialect-neutral.
+// WAL) is the embedded default; PostgreSQL (pg Pool) is for several nodes sharing one database. The
+// dialect is chosen here only, repositories are dialect-neutral.
 import { chmodSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, SqliteDialect } from 'kysely';
+import pg from 'pg';
+import { Kysely, PostgresDialect, SqliteDialect, type PostgresPool, type PostgresPoolClient } from 'kysely';
 import { Migrator, type MigrationProvider } from 'kysely/migration';
 import type { Database } from './schema.ts';
 import { migrations } from './migrations/index.ts';
+import { isConnectionLevelError } from './errors.ts';
+
+export type Dialect = 'sqlite' | 'postgres';
 
 export interface Store {
   db: Kysely<Database>;
-  dialect: 'sqlite' | 'postgres';
+  dialect: Dialect;
   close(): Promise<void>;
 }
 
-export async function openStore(url: string): Promise<Store> {
-  if (!url.startsWith('sqlite:')) {
-    throw new Error(`database.url: only sqlite: is supported by this build (got ${url.split(':')[0]}:)`);
-  }
+/** Pool settings (config `database.*`); SQLite ignores them. */
+export interface StoreOptions {
+  /** Connections per node; every node opens up to this many, so nodes × poolSize must fit max_connections. */
+  poolSize?: number;
+  /** Server-side statement_timeout; 0 = none. A client-side read timeout a little above it catches dead links. */
+  statementTimeoutMs?: number;
+  /** How long to wait for a new connection or a free pooled one before the call fails with 503. */
+  connectionTimeoutMs?: number;
+  /** Idle connections are closed after this long. */
+  idleTimeoutMs?: number;
+  /** Told about connection errors the pool handled on its own (idle connection lost, …). */
+  onBackgroundError?: (err: Error) => void;
+}
+
+export const STORE_DEFAULTS = { poolSize: 10, statementTimeoutMs: 30000, connectionTimeoutMs: 5000, idleTimeoutMs: 30000 } as const;
+
+export function dialectOf(url: string): Dialect {
+  if (url.startsWith('sqlite:')) return 'sqlite';
+  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) return 'postgres';
+  throw new Error(`database.url: unsupported scheme ${url.split(':')[0]}: (use sqlite: or postgres://)`);
+}
+
+export async function openStore(url: string, options: StoreOptions = {}): Promise<Store> {
+  return dialectOf(url) === 'postgres' ? openPostgres(url, options) : openSqlite(url);
+}
+
+async function openSqlite(url: string): Promise<Store> {
   const file = url.slice('sqlite:'.length);
   if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   const sqlite = new SQLite(file);
@@ -37,11 +65,87 @@ export async function openStore(url: string): Promise<Store> {
   };
 }
 
-async function migrate(db: Kysely<Database>, dialect: 'sqlite' | 'postgres'): Promise<void> {
+async function openPostgres(url: string, options: StoreOptions): Promise<Store> {
+  const o = { ...STORE_DEFAULTS, ...options };
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: o.poolSize,
+    connectionTimeoutMillis: o.connectionTimeoutMs,
+    idleTimeoutMillis: o.idleTimeoutMs,
+    keepAlive: true,
+    application_name: 'warden',
+    ...(o.statementTimeoutMs > 0
+      ? { statement_timeout: o.statementTimeoutMs, query_timeout: o.statementTimeoutMs + Math.max(1000, o.connectionTimeoutMs) }
+      : {}),
+  });
+  // An idle connection that dies (server restart, network cut) is dropped by the pool; without a
+  // listener the 'error' event would end the process instead of letting the node ride it out.
+  pool.on('error', (err) => options.onBackgroundError?.(err));
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: guardedPool(pool, options.onBackgroundError) }) });
+  try {
+    await migrate(db, 'postgres');
+  } catch (e) {
+    await db.destroy();
+    throw e;
+  }
+  return {
+    db,
+    dialect: 'postgres',
+    async close() {
+      await db.destroy();
+    },
+  };
+}
+
+/**
+ * The pg Pool as Kysely sees it, with one repair: a connection that failed below SQL (read timeout,
+ * reset) is destroyed on release instead of going back to the pool, where a half-read reply would
+ * poison the next query. A checked-out client also gets an 'error' listener, which pg-pool only
+ * attaches to idle ones: a link lost between two statements of a transaction must not crash the node.
+ */
+function guardedPool(pool: pg.Pool, onError?: (err: Error) => void): PostgresPool {
+  const wrapped = new WeakMap<pg.PoolClient, { client: PostgresPoolClient; broken: { v: boolean } }>();
+  const wrap = (client: pg.PoolClient) => {
+    const known = wrapped.get(client);
+    if (known) return known.client;
+    const broken = { v: false };
+    client.on('error', (err) => {
+      broken.v = true;
+      onError?.(err);
+    });
+    const query = (...args: unknown[]): unknown => {
+      const r = (client.query as (...a: unknown[]) => unknown).apply(client, args);
+      if (r instanceof Promise) {
+        return r.catch((e: unknown) => {
+          if (isConnectionLevelError(e)) broken.v = true;
+          throw e;
+        });
+      }
+      return r;
+    };
+    const facade = {
+      query: query as PostgresPoolClient['query'],
+      release: (destroy?: boolean) => client.release(destroy === true || broken.v),
+      get processID() {
+        return (client as unknown as { processID?: number }).processID;
+      },
+    } satisfies PostgresPoolClient & { processID?: number };
+    wrapped.set(client, { client: facade, broken });
+    return facade;
+  };
+  return {
+    connect: async () => wrap(await pool.connect()),
+    end: () => pool.end(),
+    options: pool.options,
+  };
+}
+
+async function migrate(db: Kysely<Database>, dialect: Dialect): Promise<void> {
+  // On PostgreSQL the Migrator holds an advisory lock, so nodes starting together migrate once.
   const provider: MigrationProvider = { getMigrations: async () => migrations(dialect) };
   const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
-    throw new Error(`database migration ${failed} failed: ${(error as Error).message}`);
+    throw new Error(`database migration ${failed} failed: ${(error as Error).message}`, { cause: error });
   }
 }

@@ -107,6 +107,14 @@ export class MetaRepository {
   async set(k: string, v: string): Promise<void> {
     await this.db.insertInto('meta').values({ k, v }).onConflict((oc) => oc.column('k').doUpdateSet({ v })).execute();
   }
+
+  /** Writes k only if it has no value yet; returns the value that is stored now (first writer wins across nodes). */
+  async setIfAbsent(k: string, v: string): Promise<string> {
+    await this.db.insertInto('meta').values({ k, v }).onConflict((oc) => oc.column('k').doNothing()).execute();
+    const stored = await this.get(k);
+    if (stored === undefined) throw new Error(`meta ${k} vanished right after it was written`);
+    return stored;
+  }
 }
 
 export interface AuditQuery {

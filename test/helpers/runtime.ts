@@ -8,6 +8,7 @@ import { loadConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { buildApp } from '../../src/server/app.ts';
 import { openRuntime, type Runtime } from '../../src/server/boot.ts';
+import { testPostgresFor } from './postgres.ts';
 
 export const ROLE_KEYS = {
   keyManagementToken: 'test-km-key',
@@ -34,7 +35,10 @@ export function tempDataDir(): string {
 
 export async function startTestWarden(opts: { dataDir?: string; env?: Record<string, string>; yaml?: Record<string, unknown> } = {}): Promise<TestWarden> {
   const dataDir = opts.dataDir ?? tempDataDir();
+  // WARDEN_TEST_DB=postgres (npm run test:pg): the same tests on a throw-away PostgreSQL database.
+  const pg = await testPostgresFor(dataDir, opts.env);
   const env: NodeJS.ProcessEnv = {
+    ...pg?.env,
     WARDEN_DATA_DIR: dataDir,
     WARDEN_API_AUTHENTICATION_KEY_MANAGEMENT_TOKEN: ROLE_KEYS.keyManagementToken,
     WARDEN_API_AUTHENTICATION_KEY_OPERATION_TOKEN: ROLE_KEYS.keyOperationToken,
@@ -62,6 +66,7 @@ export async function startTestWarden(opts: { dataDir?: string; env?: Record<str
       await app.close();
       await runtime.close();
       if (remove) rmSync(dataDir, { recursive: true, force: true });
+      if (remove) await pg?.drop();
     },
   };
 }
