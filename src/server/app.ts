@@ -1,7 +1,7 @@
 // Builds the fastify app: JSON parsing with the spec's error codes, the auth chain, the audit hook,
 // every route of the registry (each must name its roles), OpenAPI + Swagger UI, and the one error mapper.
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -78,6 +78,12 @@ export async function buildApp(services: Services, opts: AppOptions = {}): Promi
     return503OnClosing: true,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
     routerOptions: { ignoreDuplicateSlashes: true, ignoreTrailingSlash: true, maxParamLength: 1024 },
+    // Router-level failures (undecodable %-escapes, over-long path parameters) bypass the error
+    // handler; without this they would leave with fastify's own body instead of {errorCode, reason, message}.
+    frameworkErrors: (err, _req, reply) => {
+      const we = toWardenError(err) ?? new WardenError(600, 'Malformed request URL');
+      void (reply as FastifyReply).code(we.status).send(we.toBody());
+    },
   });
 
   app.decorateRequest('principal', null as unknown as Principal);
