@@ -1,6 +1,6 @@
 // First-start API keys: when API keys are enabled and the config names none, Warden uses
 // <dataDir>/api-keys.yml, creating it (0600) with one random key per role on the first start.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
@@ -15,6 +15,16 @@ const PREFIX: Record<RoleName, string> = {
   serviceToken: 'wsv',
   approverKeyManagementToken: 'wam',
 };
+
+/** A new random API key for `role`: 192 bits, base64url, with a role prefix so a leaked key is recognisable. */
+export function newApiKey(role: RoleName): string {
+  return `${PREFIX[role]}_${randomBytes(24).toString('base64url')}`;
+}
+
+/** The `sha256:<hex>` form of a key, for the config file (the key itself then never sits in the config). */
+export function apiKeyHash(key: string): string {
+  return `sha256:${createHash('sha256').update(key, 'utf8').digest('hex')}`;
+}
 
 export function apiKeyFile(dataDir: string): string {
   return path.join(dataDir, 'api-keys.yml');
@@ -33,7 +43,7 @@ export function loadOrCreateApiKeys(dataDir: string): { keys: RoleKeyMap; create
     return { keys, created: false, file };
   }
   const keys = {} as RoleKeyMap;
-  for (const role of ROLE_NAMES) keys[role] = [`${PREFIX[role]}_${randomBytes(24).toString('base64url')}`];
+  for (const role of ROLE_NAMES) keys[role] = [newApiKey(role)];
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const header = '# Warden API keys, one per role (X-API-KEY header). Created at first start; keep this file secret.\n';
   const body = ROLE_NAMES.map((r) => `${r}: ${keys[r][0]}`).join('\n') + '\n';

@@ -3,7 +3,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { ROLE_NAMES, type RoleName } from '../config/schema.ts';
 import { WardenError } from '../server/errors.ts';
-import type { Principal } from './principal.ts';
+import type { Credential } from './principal.ts';
 
 export type RoleKeys = Partial<Record<RoleName, string | string[] | undefined>>;
 
@@ -36,8 +36,10 @@ export class ApiKeyAuthenticator {
   }
 
   /** Checks the header against the keys of any of `roles`; throws 401/416 or 401/631. */
-  authenticate(header: string | string[] | undefined, roles: readonly RoleName[]): Principal {
-    const value = Array.isArray(header) ? header[0] : header;
+  authenticate(header: string | string[] | undefined, roles: readonly RoleName[]): Credential {
+    // A repeated header is ambiguous (which one did the client mean?): treat it as wrong, not as either.
+    if (Array.isArray(header)) throw new WardenError(631, 'Invalid API key for this endpoint: send exactly one X-API-KEY header');
+    const value = header;
     if (value === undefined || value === '') throw new WardenError(416, 'Missing API key: send it in the X-API-KEY header');
     const given = createHash('sha256').update(value, 'utf8').digest();
     let match: Digest | null = null;

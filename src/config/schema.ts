@@ -17,6 +17,10 @@ export const ROLE_NAMES = [
 ] as const;
 export type RoleName = (typeof ROLE_NAMES)[number];
 
+/** Asymmetric JWS algorithms only: an HMAC entry would let a public key act as a shared secret. */
+export const JWT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
+export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
+
 export const ConfigSchema = Type.Object(
   {
     server: Type.Object(
@@ -73,6 +77,67 @@ export const ConfigSchema = Type.Object(
       { additionalProperties: false, default: {} },
     ),
     swaggerUI: Type.Object({ enabled: Type.Boolean({ default: true }) }, { additionalProperties: false, default: {} }),
+    // Authentication (issue 3, docs/authentication.md): server TLS + client certificates + OCSP, JWT,
+    // and the approver proof-of-possession windows of spec multi-authorization §4.2.
+    tls: Type.Object(
+      {
+        enabled: Type.Boolean({ default: false }),
+        certificate: Type.Optional(Type.String({ description: 'PEM file: server certificate chain (leaf first)' })),
+        privateKey: Type.Optional(Type.String({ description: 'PEM file: server private key' })),
+        privateKeyPassword: Type.Optional(Type.String()),
+        keyStore: Type.Optional(Type.String({ description: 'PKCS#12 file instead of certificate + privateKey' })),
+        keyStorePassword: Type.Optional(Type.String()),
+        clientAuthentication: Type.Union([Type.Literal('need'), Type.Literal('want'), Type.Literal('none')], { default: 'none' }),
+        trustedCertificates: Type.Array(Type.String(), { default: [], description: 'PEM files: roots, intermediates and/or client certificates' }),
+        clientCertificateRoles: Type.Record(Type.String(), Type.Array(Type.Union(ROLE_NAMES.map((r) => Type.Literal(r)))), {
+          default: {},
+          description: '"sha256:<fingerprint>" or "CN=…" (or a full DN) → roles',
+        }),
+        ocsp: Type.Object(
+          {
+            enabled: Type.Boolean({ default: false }),
+            failOpen: Type.Boolean({ default: false }),
+            timeoutMs: Type.Integer({ minimum: 1, maximum: 60000, default: 2000 }),
+            cacheSeconds: Type.Integer({ minimum: 0, maximum: 86400, default: 300 }),
+            responderUrl: Type.Union([Type.String({ pattern: '^https?://' }), Type.Null()], { default: null }),
+            requireNonce: Type.Boolean({ default: true }),
+            cacheSize: Type.Integer({ minimum: 1, default: 10000 }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    jwt: Type.Object(
+      {
+        enabled: Type.Boolean({ default: false }),
+        required: Type.Boolean({ default: true }),
+        jwksUrl: Type.Union([Type.String({ pattern: '^https?://' }), Type.Null()], { default: null }),
+        publicKeys: Type.Array(Type.String(), { default: [], description: 'PEM (SPKI or certificate) or JWK/JWKS files' }),
+        issuer: Type.Union([Type.String(), Type.Array(Type.String()), Type.Null()], { default: null }),
+        audience: Type.Union([Type.String(), Type.Array(Type.String()), Type.Null()], { default: null }),
+        algorithms: Type.Array(Type.Union(JWT_ALGORITHMS.map((a) => Type.Literal(a))), {
+          minItems: 1,
+          default: ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA'],
+        }),
+        clockToleranceSeconds: Type.Integer({ minimum: 0, maximum: 600, default: 30 }),
+        rolesClaim: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null }),
+        tenantClaim: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null }),
+        jwksCacheMaxAgeSeconds: Type.Integer({ minimum: 1, default: 600 }),
+        jwksCooldownSeconds: Type.Number({ minimum: 0, default: 30 }),
+        jwksTimeoutMs: Type.Integer({ minimum: 1, maximum: 60000, default: 5000 }),
+        tokenCacheSize: Type.Integer({ minimum: 0, default: 10000 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    general: Type.Object(
+      {
+        maxTimestampDiffApprovalClient: Type.Integer({ minimum: 0, default: 600 }),
+        maxFutureTimestampDiffApprovalClient: Type.Integer({ minimum: 0, default: 0 }),
+        allowedTimestampSigningCertificates: Type.Array(Type.String(), { default: [] }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
   },
   { additionalProperties: false },
 );

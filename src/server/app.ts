@@ -1,7 +1,7 @@
 // Builds the fastify app: JSON parsing with the spec's error codes, the auth chain, the audit hook,
 // every route of the registry (each must name its roles), OpenAPI + Swagger UI, and the one error mapper.
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyServerFactory } from 'fastify';
 import type { Logger } from 'pino';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -9,8 +9,8 @@ import { ROUTE_GROUPS } from '../api/registry.ts';
 import type { RouteDef } from '../api/route.ts';
 import { ErrorBodySchema, AttributesRequestSchema } from '../api/wire.ts';
 import { KeyAttributesJsonSchema, SignedKeyAttributesSchema } from '../api/key-view.ts';
-import { ApiKeyAuthenticator } from '../auth/api-keys.ts';
-import { ANONYMOUS, type Principal } from '../auth/principal.ts';
+import { authChain } from '../auth/chain.ts';
+import { principalAuditDetails, type Principal } from '../auth/principal.ts';
 import type { RoleName } from '../config/schema.ts';
 import { WardenError } from './errors.ts';
 import { storeUnavailable } from '../store/errors.ts';
@@ -34,6 +34,8 @@ export interface AppOptions {
   loggerInstance?: Logger;
   /** Extra routes for tests (still subject to the role check). */
   extraRoutes?: RouteDef[];
+  /** Builds the listener (src/server/tls.ts: HTTPS with client certificates when tls.enabled). */
+  serverFactory?: FastifyServerFactory;
 }
 
 function validationError(err: FastifyError): WardenError {
@@ -76,6 +78,7 @@ export async function buildApp(services: Services, opts: AppOptions = {}): Promi
     bodyLimit: config.server.bodyLimitBytes,
     genReqId: () => randomUUID(),
     return503OnClosing: true,
+    ...(opts.serverFactory ? { serverFactory: opts.serverFactory } : {}),
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
     routerOptions: { ignoreDuplicateSlashes: true, ignoreTrailingSlash: true, maxParamLength: 1024 },
     // Router-level failures (undecodable %-escapes, over-long path parameters) bypass the error
@@ -124,19 +127,9 @@ export async function buildApp(services: Services, opts: AppOptions = {}): Promi
   }
   app.get('/v3/api-docs', { schema: { hide: true } }, async () => app.swagger());
 
-  // Authentication chain (API keys here; JWT and mTLS join in src/auth/).
-  const apiKeys = new ApiKeyAuthenticator(config.apiAuthentication);
-  if (config.apiAuthentication.enabled) {
-    for (const role of apiKeys.rolesWithoutKeys()) {
-      services.logger.warn({ role }, `apiAuthentication.${role} has no key: its endpoints refuse every call`);
-    }
-  }
-  app.addHook('onRequest', async (req) => {
-    req.principal = ANONYMOUS;
-    const roles = req.routeOptions.config?.roles;
-    if (roles === undefined || roles === 'public') return;
-    if (config.apiAuthentication.enabled) req.principal = apiKeys.authenticate(req.headers['x-api-key'], roles);
-  });
+  // Authentication chain (src/auth/chain.ts): mTLS (+OCSP) → JWT → API key, and the role table that
+  // gives every route registered below its roles (a route the table does not cover fails the boot).
+  await app.register(authChain, { config, logger: services.logger });
 
   // Audit: written before the response leaves; if it cannot be written the caller gets an error.
   app.addHook('onSend', async (req, reply, payload) => {
@@ -147,6 +140,7 @@ export async function buildApp(services: Services, opts: AppOptions = {}): Promi
       await services.audit.append({
         requestId: req.id,
         principal: req.principal?.subject ?? null,
+        details: principalAuditDetails(req.principal),
         method: req.method,
         route: req.routeOptions.url ?? req.url,
         action: cfg.operationId ?? 'unknown',

@@ -12,6 +12,7 @@ import { unlockMasterKey } from '../keystore/software/unlock.ts';
 import { Attestation } from '../pki/attestation.ts';
 import { openStore, type Store } from '../store/db.ts';
 import { buildApp } from './app.ts';
+import { httpsServerFactory } from './tls.ts';
 import type { Services } from './services.ts';
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
@@ -69,7 +70,15 @@ export async function openRuntime(config: Config, logger: Logger): Promise<Runti
 export async function startServer(config: Config): Promise<{ app: FastifyInstance; runtime: Runtime }> {
   const logger = createLogger(config);
   const runtime = await openRuntime(config, logger);
-  const app = await buildApp(runtime.services, { loggerInstance: logger });
+  let app: FastifyInstance;
+  try {
+    // HTTPS (with client certificates per tls.clientAuthentication) when tls.enabled, on the same port.
+    const serverFactory = config.tls.enabled ? httpsServerFactory(config.tls) : undefined;
+    app = await buildApp(runtime.services, { loggerInstance: logger, serverFactory });
+  } catch (e) {
+    await runtime.close();
+    throw e;
+  }
   app.addHook('onClose', async () => runtime.close());
   await app.listen({ host: config.server.host, port: config.server.port });
   return { app, runtime };
