@@ -2,8 +2,9 @@
 // document and the route→role table are generated from what is listed here.
 import { attestationRoutes } from './attestation.ts';
 import { dataObjectRoutes } from './data-objects.ts';
+import { encryptDecryptRoutes } from './encrypt-decrypt.ts';
 import { keyRoutes } from './keys.ts';
 import type { RouteGroup } from './route.ts';
 import { serviceRoutes } from './service.ts';
 
-export const ROUTE_GROUPS: readonly RouteGroup[] = Object.freeze([keyRoutes, dataObjectRoutes, attestationRoutes, serviceRoutes]);
+export const ROUTE_GROUPS: readonly RouteGroup[] = Object.freeze([keyRoutes, dataObjectRoutes, attestationRoutes, encryptDecryptRoutes, serviceRoutes]);
