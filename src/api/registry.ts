@@ -1,10 +1,14 @@
 // The one ordered route registry: every endpoint group of the API, top to bottom. The OpenAPI
 // document and the route→role table are generated from what is listed here.
 import { attestationRoutes } from './attestation.ts';
+import { certificateRoutes } from './certificates.ts';
 import { dataObjectRoutes } from './data-objects.ts';
 import { encryptDecryptRoutes } from './encrypt-decrypt.ts';
 import { keyRoutes } from './keys.ts';
+import { macRoutes } from './mac.ts';
+import { randomRoutes } from './random.ts';
 import type { RouteGroup } from './route.ts';
 import { serviceRoutes } from './service.ts';
+import { signVerifyRoutes } from './sign-verify.ts';
 
-export const ROUTE_GROUPS: readonly RouteGroup[] = Object.freeze([keyRoutes, dataObjectRoutes, attestationRoutes, encryptDecryptRoutes, serviceRoutes]);
+export const ROUTE_GROUPS: readonly RouteGroup[] = Object.freeze([keyRoutes, dataObjectRoutes, attestationRoutes, signVerifyRoutes, macRoutes, randomRoutes, encryptDecryptRoutes, certificateRoutes, serviceRoutes]);
