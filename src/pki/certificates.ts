@@ -3,6 +3,7 @@
 // signature comes from a keystore key (src/pki/signer.ts). DER is written by hand so every SET OF is
 // sorted and every byte is what we intend; @peculiar/x509 (src/pki/x509.ts) is used to read.
 import { X509Certificate as NodeX509, createHash, createPublicKey, randomBytes } from 'node:crypto';
+import { hasControlChars } from '../api/wire.ts';
 import { WardenError } from '../server/errors.ts';
 import type { TbsSigner } from './signer.ts';
 
@@ -203,7 +204,7 @@ export function encodeName(attrs: CertificateAttributes): Buffer {
       if (!/^[\x20-\x7e]+$/.test(v)) throw new WardenError(600, `standardCertificateAttributes.${field} must be ASCII`);
       value = der.ia5(v);
     } else {
-      if (/[\x00-\x1f\x7f]/.test(v)) throw new WardenError(600, `standardCertificateAttributes.${field} must not contain control characters`);
+      if (hasControlChars(v)) throw new WardenError(600, `standardCertificateAttributes.${field} must not contain control characters`);
       value = der.utf8(v);
     }
     rdns.push(der.setOf(der.seq(der.oid(oid), value)));
