@@ -3,7 +3,6 @@
 // signature comes from a keystore key (src/pki/signer.ts). DER is written by hand so every SET OF is
 // sorted and every byte is what we intend; @peculiar/x509 (src/pki/x509.ts) is used to read.
 import { X509Certificate as NodeX509, createHash, createPublicKey, randomBytes } from 'node:crypto';
-import { hasControlChars } from '../api/wire.ts';
 import { WardenError } from '../server/errors.ts';
 import type { TbsSigner } from './signer.ts';
 
@@ -204,7 +203,7 @@ export function encodeName(attrs: CertificateAttributes): Buffer {
       if (!/^[\x20-\x7e]+$/.test(v)) throw new WardenError(600, `standardCertificateAttributes.${field} must be ASCII`);
       value = der.ia5(v);
     } else {
-      if (hasControlChars(v)) throw new WardenError(600, `standardCertificateAttributes.${field} must not contain control characters`);
+      if ([...v].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)) throw new WardenError(600, `standardCertificateAttributes.${field} must not contain control characters`);
       value = der.utf8(v);
     }
     rdns.push(der.setOf(der.seq(der.oid(oid), value)));
