@@ -79,7 +79,10 @@ keystore
     const rt = await quietRuntime(cfg).catch((e: Error) => fail(e.message));
     try {
       const fromEnv = cfg.keystore.masterKeyFromEnv !== null;
-      const r = await rotateMasterKey(rt.store, rt.master, { file: fromEnv ? null : cfg.keystore.masterKeyFile });
+      const r = await rotateMasterKey(rt.store, rt.master, { file: fromEnv ? null : cfg.keystore.masterKeyFile }).catch(async (e: Error) => {
+        await rt.close();
+        return fail(`rotation failed: ${e.message}`);
+      });
       out(`re-sealed ${r.keys} keys and ${r.dataObjects} data objects under a new master key`);
       if (fromEnv) out(`new WARDEN_MASTER_KEY (set it before the next start):\n${r.key.toFileText().trim()}`);
       else out(`new master key written to ${cfg.keystore.masterKeyFile}`);
