@@ -3,7 +3,7 @@
 // same transaction, so an edited, deleted or truncated entry is detected by `warden audit verify`.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { sql, type Kysely, type Transaction } from 'kysely';
-import type { Store } from '../store/db.ts';
+import { lockId, type Store } from '../store/db.ts';
 import type { Database } from '../store/schema.ts';
 import { AuditRepository, MetaRepository, type AuditQuery, type AuditRow } from '../store/repositories.ts';
 import { canonical, seal, unseal } from '../keystore/software/seal.ts';
@@ -26,10 +26,10 @@ const GENESIS = '0'.repeat(64);
 const AUDIT_KEY = 'sealed:audit_key';
 const HEAD = 'audit_head';
 /**
- * pg_advisory_xact_lock key for appends ("WARDAUDT"): on PostgreSQL several nodes append to one
- * chain, so the read-head / insert / write-head sequence is serialised in the database, not in-process.
+ * pg_advisory_xact_lock key for appends: on PostgreSQL several nodes append to one chain, so the
+ * read-head / insert / write-head sequence is serialised in the database, not in-process.
  */
-const APPEND_LOCK = sql.raw('6287397007893283924');
+const APPEND_LOCK = sql.raw(lockId('audit-append'));
 
 function entryMac(key: Buffer, prev: string, row: Omit<AuditRow, 'mac'>): string {
   const body = canonical({

@@ -40,12 +40,16 @@ export async function openRuntime(config: Config, logger: Logger): Promise<Runti
   chmodSync(config.dataDir, 0o700);
   const store = await openStore(config.database.url, { ...config.database, onBackgroundError: (err) => logger.warn({ err }, 'database connection lost; the pool reconnects on demand') });
   try {
+    // Nodes starting together on one database initialise it one at a time (master key check, audit key,
+    // system keys); a failed start frees the lock in store.close() below.
+    const startupDone = await store.lock('startup');
     const { key: master, created } = await unlockMasterKey(store, { file: config.keystore.masterKeyFile, fromEnv: config.keystore.masterKeyFromEnv });
     if (created) logger.info({ file: config.keystore.masterKeyFile }, 'created a new 256-bit master key');
     const keystore = new SoftwareKeyStore(store, master, config.keystore.unsealedCacheSize);
     const audit = new AuditLog(store, await loadAuditKey(store, master));
     const attestation = new Attestation(keystore, config.hsm.attestationKeyName);
     await attestation.ensureKey();
+    await startupDone();
 
     let newApiKeys: Runtime['newApiKeys'] = null;
     const auth = config.apiAuthentication;

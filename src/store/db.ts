@@ -1,6 +1,7 @@
 // Opens the database named by database.url and brings its schema up to date. SQLite (better-sqlite3 v12,
 // WAL) is the embedded default; PostgreSQL (pg Pool) is for several nodes sharing one database. The
 // dialect is chosen here only, repositories are dialect-neutral.
+import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
@@ -16,6 +17,13 @@ export type Dialect = 'sqlite' | 'postgres';
 export interface Store {
   db: Kysely<Database>;
   dialect: Dialect;
+  /**
+   * Takes a database-wide named lock and resolves with its release once held: nodes starting together
+   * on one database initialise it one at a time. PostgreSQL: a session advisory lock on a connection
+   * of its own (outside the pool, so the holder can still query), freed by the server if the node dies.
+   * SQLite serves one node: a no-op. close() frees locks still held.
+   */
+  lock(name: string): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -59,6 +67,7 @@ async function openSqlite(url: string): Promise<Store> {
   return {
     db,
     dialect: 'sqlite',
+    lock: async () => async () => undefined,
     async close() {
       await db.destroy();
     },
@@ -88,13 +97,44 @@ async function openPostgres(url: string, options: StoreOptions): Promise<Store> 
     await db.destroy();
     throw e;
   }
+  const held = new Set<pg.Client>();
   return {
     db,
     dialect: 'postgres',
+    async lock(name) {
+      const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: o.connectionTimeoutMs, application_name: 'warden-lock' });
+      client.on('error', (err) => options.onBackgroundError?.(err));
+      await client.connect();
+      held.add(client);
+      try {
+        // A holder that hangs (not dies) would block every other start forever: give up after a minute.
+        await client.query(`set lock_timeout = '60s'`);
+        await client.query('select pg_advisory_lock($1::bigint)', [lockId(name)]);
+      } catch (e) {
+        held.delete(client);
+        await client.end().catch(() => undefined);
+        throw e;
+      }
+      let released = false;
+      return async () => {
+        if (released) return;
+        released = true;
+        held.delete(client);
+        // Ending the session frees its advisory locks; no explicit unlock needed.
+        await client.end().catch(() => undefined);
+      };
+    },
     async close() {
+      await Promise.all([...held].map((c) => c.end().catch(() => undefined)));
+      held.clear();
       await db.destroy();
     },
   };
+}
+
+/** A signed 64-bit advisory lock id for a name (first 8 bytes of SHA-256("warden/lock/" + name)). */
+export function lockId(name: string): string {
+  return createHash('sha256').update(`warden/lock/${name}`).digest().readBigInt64BE(0).toString();
 }
 
 /**

@@ -1,0 +1,108 @@
+#!/usr/bin/env node
+// The test runner behind `npm test`: the whole suite on SQLite, then every file that opens a database
+// again on PostgreSQL (WARDEN_TEST_DB=postgres: each test runtime gets a throw-away database), so the
+// API suite passes on both dialects. Files that never open a store (pure crypto, vectors) would run
+// the same code twice and are left out of the second pass.
+//
+//   node scripts/run-tests.mjs [--db=both|sqlite|postgres] [--pg-scope=db|all] [test files…]
+//
+// test/postgres*.test.ts need PostgreSQL and run in the PostgreSQL pass only. Without a reachable
+// server the PostgreSQL pass is skipped with a warning, except in CI (CI=true), where it fails.
+import { spawn } from 'node:child_process';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const args = process.argv.slice(2);
+const opt = (name, fallback) => args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
+const db = opt('db', 'both');
+const pgScope = opt('pg-scope', 'db');
+const explicit = args.filter((a) => !a.startsWith('--'));
+const adminUrl = process.env.WARDEN_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const ci = process.env.CI === 'true';
+
+if (!['both', 'sqlite', 'postgres'].includes(db) || !['db', 'all'].includes(pgScope)) {
+  console.error('usage: run-tests.mjs [--db=both|sqlite|postgres] [--pg-scope=db|all] [files…]');
+  process.exit(2);
+}
+
+function findTests(dir) {
+  const out = [];
+  for (const name of readdirSync(dir)) {
+    const p = path.join(dir, name);
+    if (statSync(p).isDirectory()) out.push(...findTests(p));
+    else if (name.endsWith('.test.ts')) out.push(path.relative(root, p));
+  }
+  return out.sort();
+}
+
+const all = explicit.length > 0 ? explicit : findTests(path.join(root, 'test'));
+const pgOnly = (f) => /(^|\/)postgres[^/]*\.test\.ts$/.test(f);
+// A file touches the database if it starts a runtime or opens a store itself.
+const touchesDb = (f) => /helpers\/runtime|src\/store\/|src\/server\/boot|openRuntime|openStore|startTestWarden/.test(readFileSync(path.resolve(root, f), 'utf8'));
+
+function run(label, files, env) {
+  return new Promise((resolve) => {
+    if (files.length === 0) return resolve({ label, code: 0, seconds: 0, files: 0 });
+    const started = Date.now();
+    console.log(`\n=== ${label}: ${files.length} test file(s) ===\n`);
+    const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...files], {
+      cwd: root,
+      stdio: 'inherit',
+      env: { ...process.env, ...env },
+    });
+    child.on('exit', (code, signal) => resolve({ label, code: code ?? (signal ? 1 : 0), seconds: (Date.now() - started) / 1000, files: files.length }));
+  });
+}
+
+async function pgReachable() {
+  const c = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 5000 });
+  try {
+    await c.connect();
+    await c.query('select 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}
+
+async function dropRunDatabases(tag) {
+  const c = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 5000 });
+  await c.connect();
+  try {
+    const { rows } = await c.query('select datname from pg_database where starts_with(datname, $1)', [`warden_test_${tag}_`]);
+    for (const r of rows) await c.query(`drop database if exists "${r.datname}" with (force)`);
+    return rows.length;
+  } finally {
+    await c.end();
+  }
+}
+
+const results = [];
+if (db !== 'postgres') {
+  results.push(await run('SQLite', all.filter((f) => !pgOnly(f)), { WARDEN_TEST_DB: 'sqlite' }));
+}
+if (db !== 'sqlite') {
+  if (await pgReachable()) {
+    const tag = `r${process.pid}${Date.now().toString(36)}`;
+    const files = all.filter((f) => pgOnly(f) || pgScope === 'all' || touchesDb(f));
+    results.push(await run('PostgreSQL', files, { WARDEN_TEST_DB: 'postgres', WARDEN_TEST_RUN_ID: tag }));
+    const left = await dropRunDatabases(tag).catch((e) => {
+      console.error(`could not drop this run's test databases: ${e.message}`);
+      return 0;
+    });
+    if (left > 0) console.log(`dropped ${left} test database(s) a test left behind`);
+  } else if (ci) {
+    console.error(`PostgreSQL at ${new URL(adminUrl).host} is not reachable: the PostgreSQL pass cannot run (CI=true)`);
+    results.push({ label: 'PostgreSQL', code: 1, seconds: 0, files: 0 });
+  } else {
+    console.warn(`warning: PostgreSQL at ${new URL(adminUrl).host} is not reachable; skipping the PostgreSQL pass (scripts/ensure-postgres.sh starts a local one)`);
+  }
+}
+
+console.log('\n=== summary ===');
+for (const r of results) console.log(`${r.label.padEnd(10)} ${r.code === 0 ? 'pass' : 'FAIL'}  ${r.files} file(s)  ${r.seconds.toFixed(1)} s`);
+process.exit(results.some((r) => r.code !== 0) ? 1 : 0);
