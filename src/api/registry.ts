@@ -9,6 +9,7 @@ import { macRoutes } from './mac.ts';
 import { randomRoutes } from './random.ts';
 import type { RouteGroup } from './route.ts';
 import { serviceRoutes } from './service.ts';
+import { wrapUnwrapRoutes } from './wrap-unwrap.ts';
 import { signVerifyRoutes } from './sign-verify.ts';
 
-export const ROUTE_GROUPS: readonly RouteGroup[] = Object.freeze([keyRoutes, dataObjectRoutes, attestationRoutes, signVerifyRoutes, macRoutes, randomRoutes, encryptDecryptRoutes, certificateRoutes, serviceRoutes]);
+export const ROUTE_GROUPS: readonly RouteGroup[] = Object.freeze([keyRoutes, dataObjectRoutes, attestationRoutes, signVerifyRoutes, macRoutes, randomRoutes, encryptDecryptRoutes, wrapUnwrapRoutes, certificateRoutes, serviceRoutes]);

@@ -65,7 +65,8 @@ export interface OpenedKey {
   material: KeyMaterial;
 }
 
-export type KeyUsage = 'sign' | 'verify' | 'encrypt' | 'decrypt' | 'wrap' | 'unwrap' | 'derive' | 'attest';
+/** `extract`: the key leaves the keystore wrapped by another key (/v1/wrap); needs `extractable` and no policy. */
+export type KeyUsage = 'sign' | 'verify' | 'encrypt' | 'decrypt' | 'wrap' | 'unwrap' | 'derive' | 'attest' | 'extract';
 
 export interface KeyStoreStatistics {
   privateKeys: number;

@@ -116,6 +116,7 @@ const USAGE_ATTRIBUTE: Record<Exclude<KeyUsage, 'attest'>, keyof KeyInfo['attrib
   wrap: 'wrap',
   unwrap: 'unwrap',
   derive: 'derive',
+  extract: 'extractable',
 };
 
 export class SoftwareKeyStore implements KeyStore {
@@ -272,6 +273,8 @@ export class SoftwareKeyStore implements KeyStore {
       const attr = USAGE_ATTRIBUTE[usage];
       if (!info.attributes[attr]) throw errors.forbidden(`Key '${label}' does not allow ${usage}`);
     }
+    // Keys with a policy are never extractable (spec §2.5), whatever their attributes say.
+    if (usage === 'extract' && info.policy) throw errors.forbidden(`Key '${label}' has a policy and can never leave the keystore`);
     const result = await fn({ info, material });
     await this.keys.incrementUse(label);
     return result;

@@ -1,0 +1,127 @@
+// Wrapping and unwrapping key bytes with an opened key (spec §4.6, §4.7, README decision 7): checks that
+// the method fits the wrapping key (607) and the wrapped key (613), then runs RFC 3394 / RFC 5649 / RSA.
+import type { OpenedKey } from '../../keystore/interface.ts';
+import { WardenError } from '../../server/errors.ts';
+import { rsaDecrypt, rsaEncrypt } from '../ciphers/rsa.ts';
+import type { KeyFamily } from '../families/types.ts';
+import { familyFor } from '../registry.ts';
+import { aesKeyUnwrap, aesKeyUnwrapPad, aesKeyWrap, aesKeyWrapPad } from './aes-kw.ts';
+import type { WrapMethod } from './registry.ts';
+
+/** OAEP for RSA_WRAP_OAEP: SHA-256 with MGF1-SHA-256 (docs/decisions.md; the vendor leaves it open). */
+const OAEP_WRAP = { padding: 'oaep', oaepHash: 'sha256' } as const;
+const PKCS1_WRAP = { padding: 'pkcs1', oaepHash: null } as const;
+
+/** The wrapping (or unwrapping) key must be of the method's algorithm (607) and hold what it needs. */
+export function checkWrappingKey(method: WrapMethod, key: OpenedKey, direction: 'wrap' | 'unwrap'): void {
+  if (key.info.algorithm !== method.wrappingAlgorithm) {
+    throw new WardenError(607, `${method.name} needs ${method.wrappingAlgorithm === 'AES' ? 'an AES' : 'an RSA'} key to ${direction} with; '${key.info.label}' is a ${key.info.algorithm} key`);
+  }
+  if (method.wrappingAlgorithm === 'AES' && !key.material.secret) throw new WardenError(613, `'${key.info.label}' holds no secret key`);
+  if (method.wrappingAlgorithm === 'RSA' && direction === 'unwrap' && !key.material.privateKey) {
+    throw new WardenError(613, `Unwrapping with ${method.name} needs an RSA private key; '${key.info.label}' holds only the public part`);
+  }
+}
+
+/** The bytes a method carries for a key: the raw secret, the PKCS#8 DER, or (BLS) the raw private key. */
+export function wrappableBytes(method: WrapMethod, key: OpenedKey): Buffer {
+  const { info, material } = key;
+  if (method.target === 'secret') {
+    if (info.keyClass !== 'secret' || !material.secret) {
+      throw new WardenError(613, `${method.name} wraps symmetric keys; '${info.label}' is a ${info.algorithm} ${info.keyClass} key (use AES_WRAP[_PAD]_${info.algorithm})`);
+    }
+    return material.secret;
+  }
+  if (info.algorithm !== method.target) {
+    throw new WardenError(613, `${method.name} wraps ${method.target} private keys; '${info.label}' is a ${info.algorithm} key`);
+  }
+  // BLS is handled generically: whatever private bytes its family stores (raw key, decision 7).
+  const bytes = method.target === 'BLS' ? (material.privateKey ?? material.secret) : material.privateKey;
+  if (!bytes) throw new WardenError(613, `'${info.label}' holds only a public key; there is no private key to wrap`);
+  return bytes;
+}
+
+/** README decision 7: zero-pad to a multiple of 8 bytes for RFC 3394 (DER keeps its own length). */
+function zeroPad8(data: Buffer): Buffer {
+  const rem = data.length % 8;
+  return rem === 0 ? data : Buffer.concat([data, Buffer.alloc(8 - rem)]);
+}
+
+/**
+ * Undoes zeroPad8 for a DER structure: reads the outer TLV length and drops the (< 8) zero bytes
+ * after it. Data that is not such a DER structure (a raw BLS key, already a multiple of 8) is returned as it is.
+ */
+export function trimDerPadding(data: Buffer): Buffer {
+  if (data.length < 2 || data[0] !== 0x30) return data;
+  let len: number;
+  let header: number;
+  if (data[1] < 0x80) {
+    len = data[1];
+    header = 2;
+  } else {
+    const n = data[1] & 0x7f;
+    if (n === 0 || n > 4 || data.length < 2 + n) return data;
+    len = 0;
+    for (let i = 0; i < n; i++) len = len * 256 + data[2 + i];
+    header = 2 + n;
+  }
+  const total = header + len;
+  if (total > data.length || data.length - total >= 8) return data;
+  for (let i = total; i < data.length; i++) if (data[i] !== 0) return data;
+  return data.subarray(0, total);
+}
+
+export async function wrapBytes(method: WrapMethod, wrapping: OpenedKey, bytes: Buffer): Promise<Buffer> {
+  checkWrappingKey(method, wrapping, 'wrap');
+  const rsaName = { name: method.name };
+  switch (method.scheme) {
+    case 'kw':
+      return aesKeyWrap(wrapping.material.secret as Buffer, method.target === 'secret' ? bytes : zeroPad8(bytes));
+    case 'kwp':
+      return aesKeyWrapPad(wrapping.material.secret as Buffer, bytes);
+    case 'rsa-pkcs1':
+      return rsaEncrypt({ ...rsaName, ...PKCS1_WRAP }, wrapping.material, bytes);
+    case 'rsa-oaep':
+      return rsaEncrypt({ ...rsaName, ...OAEP_WRAP }, wrapping.material, bytes);
+  }
+}
+
+/**
+ * Unwraps to the key bytes. AES methods authenticate the data (410 on a failed integrity check);
+ * RSA_WRAP_PAD uses implicit rejection, so a bad padding surfaces as bytes that are no valid key.
+ */
+export async function unwrapBytes(method: WrapMethod, unwrapping: OpenedKey, wrapped: Buffer): Promise<Buffer> {
+  checkWrappingKey(method, unwrapping, 'unwrap');
+  const rsaName = { name: method.name };
+  switch (method.scheme) {
+    case 'kw': {
+      const data = aesKeyUnwrap(unwrapping.material.secret as Buffer, wrapped);
+      return method.target === 'secret' ? data : trimDerPadding(data);
+    }
+    case 'kwp':
+      return aesKeyUnwrapPad(unwrapping.material.secret as Buffer, wrapped);
+    case 'rsa-pkcs1':
+      return rsaDecrypt({ ...rsaName, ...PKCS1_WRAP }, unwrapping.material, wrapped);
+    case 'rsa-oaep':
+      return rsaDecrypt({ ...rsaName, ...OAEP_WRAP }, unwrapping.material, wrapped);
+  }
+}
+
+/**
+ * Family of an unwrapped key. Asymmetric methods name it; a wrapped secret carries no algorithm, so
+ * the caller may name it (unwrapKeyRequest.algorithm, a Warden extension) and otherwise a 16/24/32-byte
+ * secret is an AES key, as the TSB reports for the Go client's AES round trip (docs/decisions.md).
+ */
+export function unwrappedFamily(method: WrapMethod, byteLength: number, requested: string | null | undefined): KeyFamily {
+  if (method.target !== 'secret') {
+    if (requested && requested !== method.target) throw new WardenError(600, `${method.name} unwraps ${method.target} keys, not ${requested}`);
+    return familyFor(method.target);
+  }
+  if (requested) {
+    const f = familyFor(requested);
+    if (!f.symmetric) throw new WardenError(600, `${method.name} unwraps symmetric keys; ${requested} is not one`);
+    return f;
+  }
+  if ([16, 24, 32].includes(byteLength)) return familyFor('AES');
+  throw new WardenError(600, `A ${byteLength}-byte secret is not an AES key: name its algorithm in unwrapKeyRequest.algorithm`);
+}
