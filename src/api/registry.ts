@@ -8,8 +8,9 @@ import { keyRoutes } from './keys.ts';
 import { macRoutes } from './mac.ts';
 import { randomRoutes } from './random.ts';
 import type { RouteGroup } from './route.ts';
+import { timestampRoutes } from './timestamp.ts';
 import { serviceRoutes } from './service.ts';
 import { wrapUnwrapRoutes } from './wrap-unwrap.ts';
 import { signVerifyRoutes } from './sign-verify.ts';
 
-export const ROUTE_GROUPS: readonly RouteGroup[] = Object.freeze([keyRoutes, dataObjectRoutes, attestationRoutes, signVerifyRoutes, macRoutes, randomRoutes, encryptDecryptRoutes, wrapUnwrapRoutes, certificateRoutes, serviceRoutes]);
+export const ROUTE_GROUPS: readonly RouteGroup[] = Object.freeze([keyRoutes, dataObjectRoutes, attestationRoutes, signVerifyRoutes, macRoutes, randomRoutes, encryptDecryptRoutes, wrapUnwrapRoutes, certificateRoutes, timestampRoutes, serviceRoutes]);

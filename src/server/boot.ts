@@ -10,6 +10,7 @@ import { SoftwareKeyStore } from '../keystore/software/keystore.ts';
 import type { MasterKey } from '../keystore/software/master-key.ts';
 import { unlockMasterKey } from '../keystore/software/unlock.ts';
 import { Attestation } from '../pki/attestation.ts';
+import { ensureRfcTimestampKey } from '../pki/tsp.ts';
 import { openStore, type Store } from '../store/db.ts';
 import { buildApp } from './app.ts';
 import { httpsServerFactory } from './tls.ts';
@@ -49,6 +50,7 @@ export async function openRuntime(config: Config, logger: Logger): Promise<Runti
     const audit = new AuditLog(store, await loadAuditKey(store, master));
     const attestation = new Attestation(keystore, config.hsm.attestationKeyName);
     await attestation.ensureKey();
+    await ensureRfcTimestampKey(keystore, config.hsm.rfcTimestampKeyName);
     await startupDone();
 
     let newApiKeys: Runtime['newApiKeys'] = null;
