@@ -147,7 +147,7 @@ export const keyRoutes: RouteGroup = () => {
       },
     },
     {
-      method: 'GET', url: '/v1/key', roles: ROLE, operationId: 'listKeys', tags: TAGS, audit: false,
+      method: 'GET', url: '/v1/key', roles: ROLE, operationId: 'listKeys', tags: TAGS,
       summary: 'List the labels of all keys',
       response: { 200: Type.Array(Type.String(), { examples: [['attestation-key', 'my-ec-key']] }), ...errorResponses },
       handler: async (_req, _reply, s) => s.keystore.list(),

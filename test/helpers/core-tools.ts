@@ -50,6 +50,27 @@ export function runWarden(args: string[], env: Record<string, string>, cwd = REP
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** Runs `node bin/warden.mjs …args` without blocking the event loop (several can run at once). */
+export function runWardenAsync(args: string[], env: Record<string, string>, cwd = REPO_ROOT): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const { child, stdout, stderr } = collect(spawn(process.execPath, [WARDEN_BIN, ...args], { cwd, env: wardenEnv(env), stdio: ['ignore', 'pipe', 'pipe'] }));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.once('error', reject);
+    child.once('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout: stdout(), stderr: stderr() });
+    });
+  });
+}
+
+function collect(child: ChildProcess): { child: ChildProcess; stdout: () => string; stderr: () => string } {
+  let out = '';
+  let err = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString('utf8')));
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString('utf8')));
+  return { child, stdout: () => out, stderr: () => err };
+}
+
 /** Starts `node bin/warden.mjs …args` in the background, collecting its output. */
 export function spawnWarden(args: string[], env: Record<string, string>, cwd: string): { child: ChildProcess; output: () => string } {
   const child = spawn(process.execPath, [WARDEN_BIN, ...args], { cwd, env: wardenEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
