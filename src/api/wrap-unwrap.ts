@@ -3,7 +3,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { KeyFamily } from '../crypto/families/types.ts';
 import { KEY_ALGORITHMS } from '../crypto/registry.ts';
-import { WRAP_METHODS, wrapMethodFor } from '../crypto/wrapping/registry.ts';
+import { WRAP_METHODS, wrapMethodFor, type WrapMethod } from '../crypto/wrapping/registry.ts';
 import { checkWrappingKey, unwrapBytes, unwrappedFamily, wrapBytes, wrappableBytes } from '../crypto/wrapping/wrap.ts';
 import { WardenError } from '../server/errors.ts';
 import { signedAttributes } from './key-view.ts';
@@ -71,14 +71,17 @@ const UnwrapBody = Type.Object(
   },
 );
 
-function importUnwrapped(wrappingAlgorithm: 'AES' | 'RSA', family: KeyFamily, bytes: Buffer) {
+/** Turns unwrapped bytes into key material of the family the method (or the caller) names. */
+function importUnwrapped(method: WrapMethod, requested: string | null | undefined, bytes: Buffer): { family: KeyFamily; imported: ReturnType<KeyFamily['importMaterial']> } {
   try {
-    return family.importMaterial(family.symmetric ? { secret: bytes } : { privateKey: bytes });
+    const family = unwrappedFamily(method, bytes.length, requested);
+    if (!family) throw new WardenError(600, `A ${bytes.length}-byte secret is not an AES key: name its algorithm in unwrapKeyRequest.algorithm`);
+    return { family, imported: family.importMaterial(family.symmetric ? { secret: bytes } : { privateKey: bytes }) };
   } catch (e) {
     // RSA_WRAP_PAD has no integrity check of its own (implicit rejection): unusable bytes are a failed
-    // unwrap, reported like every other one so the answer says nothing about the padding.
-    if (wrappingAlgorithm === 'RSA' && e instanceof WardenError) {
-      throw new WardenError(410, `Unwrapping failed: the unwrapped data is not a valid ${family.algorithm} key (wrong key or method, or tampered data)`, { cause: e });
+    // unwrap, reported like every other one so the answer says nothing about the padding or the length.
+    if (method.wrappingAlgorithm === 'RSA' && e instanceof WardenError) {
+      throw new WardenError(410, 'Unwrapping failed: the unwrapped data is not a valid key (wrong key or method, or tampered data)', { cause: e });
     }
     throw e;
   }
@@ -118,11 +121,11 @@ export const wrapUnwrapRoutes: RouteGroup = () => [
       }
       const method = wrapMethodFor(r.wrapMethod);
       const wrapped = decodeB64('wrappedKey', r.wrappedKey);
+      unwrappedFamily(method, 16, r.algorithm); // a wrong `algorithm` is a request error (600), found before any key is used
       if (await s.keystore.peek(r.label)) throw new WardenError(608, `Key '${r.label}' already exists`);
       const bytes = await s.keystore.use(r.unwrapKeyName, passwordOf(r.unwrapKeyPassword), 'unwrap', (key) => unwrapBytes(method, key, wrapped));
       try {
-        const family = unwrappedFamily(method, bytes.length, r.algorithm);
-        const imported = importUnwrapped(method.wrappingAlgorithm, family, bytes);
+        const { family, imported } = importUnwrapped(method, r.algorithm, bytes);
         const attributes = resolveAttributes(r.attributes as AttributesRequest, { generated: false, symmetric: family.symmetric, algorithm: family.algorithm });
         const info = await s.keystore.create({
           label: r.label, family, params: imported.params, attributes, material: imported.material, password: null, creation: 'imported',

@@ -109,10 +109,11 @@ export async function unwrapBytes(method: WrapMethod, unwrapping: OpenedKey, wra
 
 /**
  * Family of an unwrapped key. Asymmetric methods name it; a wrapped secret carries no algorithm, so
- * the caller may name it (unwrapKeyRequest.algorithm, a Warden extension) and otherwise a 16/24/32-byte
- * secret is an AES key, as the TSB reports for the Go client's AES round trip (docs/decisions.md).
+ * the caller may name it (unwrapKeyRequest.algorithm, a Warden extension; checked before unwrapping)
+ * and otherwise a 16/24/32-byte secret is an AES key, as the TSB reports for the Go client's AES
+ * round trip (docs/decisions.md). Returns null when the length fits no AES key.
  */
-export function unwrappedFamily(method: WrapMethod, byteLength: number, requested: string | null | undefined): KeyFamily {
+export function unwrappedFamily(method: WrapMethod, byteLength: number, requested: string | null | undefined): KeyFamily | null {
   if (method.target !== 'secret') {
     if (requested && requested !== method.target) throw new WardenError(600, `${method.name} unwraps ${method.target} keys, not ${requested}`);
     return familyFor(method.target);
@@ -122,6 +123,5 @@ export function unwrappedFamily(method: WrapMethod, byteLength: number, requeste
     if (!f.symmetric) throw new WardenError(600, `${method.name} unwraps symmetric keys; ${requested} is not one`);
     return f;
   }
-  if ([16, 24, 32].includes(byteLength)) return familyFor('AES');
-  throw new WardenError(600, `A ${byteLength}-byte secret is not an AES key: name its algorithm in unwrapKeyRequest.algorithm`);
+  return [16, 24, 32].includes(byteLength) ? familyFor('AES') : null;
 }
