@@ -30,20 +30,26 @@ function schemaKind(schema: TSchema): 'object' | 'integer' | 'number' | 'boolean
   return 'string';
 }
 
-function applyEnv(schema: TSchema, target: Record<string, Json>, env: NodeJS.ProcessEnv, prefix: string[]): void {
+/** Applies WARDEN_* overrides onto `target`; `sources` records which property came from which variable. */
+function applyEnv(schema: TSchema, target: Record<string, Json>, env: NodeJS.ProcessEnv, prefix: string[], sources: Map<string, string>): void {
   const props = (schema.properties ?? {}) as Record<string, TSchema>;
   for (const [key, sub] of Object.entries(props)) {
     const parts = [...prefix, key];
     const kind = schemaKind(sub);
     if (kind === 'object') {
-      const child = (target[key] ?? {}) as Record<string, Json>;
-      applyEnv(sub, child, env, parts);
+      const current = target[key];
+      // A non-object in the file is left for the validator to name; env cannot fix it.
+      if (current !== undefined && (current === null || typeof current !== 'object' || Array.isArray(current))) continue;
+      const child = (current ?? {}) as Record<string, Json>;
+      applyEnv(sub, child, env, parts, sources);
       if (Object.keys(child).length > 0) target[key] = child;
       continue;
     }
     const raw = env[envName(parts)];
     if (raw === undefined) continue;
-    if (kind === 'integer' || kind === 'number') target[key] = raw.trim() === '' ? raw : Number(raw);
+    sources.set(parts.join('.'), envName(parts));
+    // A value that is not a number stays a string, so the error shows what was given (not NaN/null).
+    if (kind === 'integer' || kind === 'number') target[key] = raw.trim() === '' || Number.isNaN(Number(raw)) ? raw : Number(raw);
     else if (kind === 'boolean') target[key] = raw === 'true' ? true : raw === 'false' ? false : raw;
     else if (kind === 'array') target[key] = raw.split(',').map((s) => s.trim()).filter(Boolean);
     else target[key] = raw;
@@ -80,7 +86,8 @@ export function loadConfig(options: { file?: string | null; env?: NodeJS.Process
       doc = parsed as Record<string, Json>;
     }
   }
-  applyEnv(ConfigSchema, doc, env, []);
+  const sources = new Map<string, string>();
+  applyEnv(ConfigSchema, doc, env, [], sources);
 
   const withDefaults = Value.Default(ConfigSchema, Value.Clone(doc)) as RawConfig;
   const first = Value.Errors(ConfigSchema, withDefaults).First();
@@ -88,7 +95,8 @@ export function loadConfig(options: { file?: string | null; env?: NodeJS.Process
     const where = first.path.replace(/^\//, '').replace(/\//g, '.') || '(root)';
     const options = (first.schema.anyOf as TSchema[] | undefined)?.map((s) => s.const).filter((c) => c !== undefined);
     const detail = options && options.length > 0 ? `must be one of ${options.join(', ')}` : first.message.toLowerCase();
-    throw new ConfigError(`config property '${where}': ${detail} (got ${JSON.stringify(first.value)})`);
+    const from = sources.get(where);
+    throw new ConfigError(`config property '${where}'${from ? ` (from ${from})` : ''}: ${detail} (got ${JSON.stringify(first.value)})`);
   }
   const cfg = withDefaults;
   const dataDir = path.resolve(cwd, cfg.dataDir);
