@@ -3,6 +3,7 @@
 import { attestationRoutes } from './attestation.ts';
 import { certificateRoutes } from './certificates.ts';
 import { dataObjectRoutes } from './data-objects.ts';
+import { fileEncryptionRoutes } from './file-encryption.ts';
 import { encryptDecryptRoutes } from './encrypt-decrypt.ts';
 import { keyRoutes } from './keys.ts';
 import { macRoutes } from './mac.ts';
@@ -13,4 +14,4 @@ import { serviceRoutes } from './service.ts';
 import { wrapUnwrapRoutes } from './wrap-unwrap.ts';
 import { signVerifyRoutes } from './sign-verify.ts';
 
-export const ROUTE_GROUPS: readonly RouteGroup[] = Object.freeze([keyRoutes, dataObjectRoutes, attestationRoutes, signVerifyRoutes, macRoutes, randomRoutes, encryptDecryptRoutes, wrapUnwrapRoutes, certificateRoutes, timestampRoutes, serviceRoutes]);
+export const ROUTE_GROUPS: readonly RouteGroup[] = Object.freeze([keyRoutes, dataObjectRoutes, attestationRoutes, signVerifyRoutes, macRoutes, randomRoutes, encryptDecryptRoutes, wrapUnwrapRoutes, certificateRoutes, timestampRoutes, fileEncryptionRoutes, serviceRoutes]);

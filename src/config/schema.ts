@@ -28,6 +28,8 @@ export const ConfigSchema = Type.Object(
         host: Str({ default: '127.0.0.1' }),
         port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
         bodyLimitBytes: Type.Integer({ minimum: 1024, maximum: 1024 * 1024 * 1024, default: 1048576 }),
+        /** Largest multipart upload of /v1/fileEncrypt and /v1/synchronousFileDecrypt (spec §4.9: vendor sample 210 MB). */
+        fileUploadLimitBytes: Type.Integer({ minimum: 1024, maximum: 64 * 1024 * 1024 * 1024, default: 210 * 1024 * 1024 }),
         shutdownTimeoutMs: Type.Integer({ minimum: 0, default: 10000 }),
       },
       { additionalProperties: false, default: {} },

@@ -5,6 +5,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstanc
 import type { Logger } from 'pino';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import multipart from '@fastify/multipart';
 import { ROUTE_GROUPS } from '../api/registry.ts';
 import type { RouteDef } from '../api/route.ts';
 import { ErrorBodySchema, AttributesRequestSchema } from '../api/wire.ts';
@@ -104,6 +105,8 @@ export async function buildApp(services: Services, opts: AppOptions = {}): Promi
       done(new WardenError(621, 'Request body is not valid JSON'), undefined);
     }
   });
+  // multipart/form-data (file encryption, spec §4.9) wins over '*': its routes stream the parts themselves.
+  await app.register(multipart, { limits: { fileSize: config.server.fileUploadLimitBytes } });
 
   for (const s of [ErrorBodySchema, AttributesRequestSchema, KeyAttributesJsonSchema, SignedKeyAttributesSchema]) app.addSchema(s);
 
