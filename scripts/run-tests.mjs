@@ -37,10 +37,17 @@ function findTests(dir) {
   return out.sort();
 }
 
-const all = explicit.length > 0 ? explicit : findTests(path.join(root, 'test'));
+// Listed again for each pass: a file may come or go while the first pass runs (several people share the tree).
+const listTests = () => (explicit.length > 0 ? explicit : findTests(path.join(root, 'test')));
 const pgOnly = (f) => /(^|\/)postgres[^/]*\.test\.ts$/.test(f);
 // A file touches the database if it starts a runtime or opens a store itself.
-const touchesDb = (f) => /helpers\/runtime|src\/store\/|src\/server\/boot|openRuntime|openStore|startTestWarden/.test(readFileSync(path.resolve(root, f), 'utf8'));
+const touchesDb = (f) => {
+  try {
+    return /helpers\/runtime|src\/store\/|src\/server\/boot|openRuntime|openStore|startTestWarden/.test(readFileSync(path.resolve(root, f), 'utf8'));
+  } catch {
+    return false;
+  }
+};
 
 function run(label, files, env) {
   return new Promise((resolve) => {
@@ -83,12 +90,12 @@ async function dropRunDatabases(tag) {
 
 const results = [];
 if (db !== 'postgres') {
-  results.push(await run('SQLite', all.filter((f) => !pgOnly(f)), { WARDEN_TEST_DB: 'sqlite' }));
+  results.push(await run('SQLite', listTests().filter((f) => !pgOnly(f)), { WARDEN_TEST_DB: 'sqlite' }));
 }
 if (db !== 'sqlite') {
   if (await pgReachable()) {
     const tag = `r${process.pid}${Date.now().toString(36)}`;
-    const files = all.filter((f) => pgOnly(f) || pgScope === 'all' || touchesDb(f));
+    const files = listTests().filter((f) => pgOnly(f) || pgScope === 'all' || touchesDb(f));
     results.push(await run('PostgreSQL', files, { WARDEN_TEST_DB: 'postgres', WARDEN_TEST_RUN_ID: tag }));
     const left = await dropRunDatabases(tag).catch((e) => {
       console.error(`could not drop this run's test databases: ${e.message}`);

@@ -8,7 +8,7 @@ import pg from 'pg';
 import { sql } from 'kysely';
 import { openStore } from '../src/store/db.ts';
 import { migrations } from '../src/store/migrations/index.ts';
-import { storeUnavailable } from '../src/store/errors.ts';
+import { storeError, storeUnavailable } from '../src/store/errors.ts';
 import { toWardenError } from '../src/server/app.ts';
 import { WardenError } from '../src/server/errors.ts';
 import { startTestWarden, tempDataDir, type TestWarden } from './helpers/runtime.ts';
@@ -79,11 +79,22 @@ describe('storeUnavailable maps database outages to 503', () => {
     ['a server error mentioning a connection', Object.assign(new Error('connection terminated by trigger'), { code: 'P0001', severity: 'ERROR' })],
     ['a WardenError', new WardenError(650, 'no such key')],
     ['a plain bug', new TypeError('x is undefined')],
+    ['text PostgreSQL cannot store (22021: that is a 600, see storeError)', Object.assign(new Error('invalid byte sequence for encoding "UTF8": 0x00'), { code: '22021', severity: 'ERROR' })],
     ['not an error', 'text'],
   ];
   for (const [name, err] of others) {
     it(`null for ${name}`, () => assert.equal(storeUnavailable(err), null));
   }
+});
+
+describe('storeError', () => {
+  it('maps text PostgreSQL cannot store (U+0000) to 600 and passes outages through as 503', () => {
+    const nul = Object.assign(new Error('invalid byte sequence for encoding "UTF8": 0x00'), { code: '22021', severity: 'ERROR' });
+    assert.equal(storeError(nul)?.code, 600);
+    assert.equal(toWardenError(nul)?.status, 400);
+    assert.equal(storeError(Object.assign(new Error('x'), { code: 'ECONNREFUSED' }))?.code, 503);
+    assert.equal(storeError(Object.assign(new Error('dup'), { code: '23505', severity: 'ERROR' })), null);
+  });
 });
 
 describe('PostgreSQL store', { skip }, () => {
@@ -180,6 +191,17 @@ describe('PostgreSQL store', { skip }, () => {
       assert.ok(v.entries >= 5, `chain has ${v.entries} entries`);
     });
 
+    it('never answers 500 for a U+0000 in a label, and audits it readably', async () => {
+      const r = await w.call('POST', '/v1/key/attributes', { label: 'a\u0000b' });
+      assert.ok(r.statusCode === 400 || r.statusCode === 404, `${r.statusCode} ${r.body}`);
+      const byPath = await w.call('GET', '/v1/key/%00/attributes');
+      assert.ok(byPath.statusCode === 400 || byPath.statusCode === 404, `${byPath.statusCode} ${byPath.body}`);
+      const rows = await psql<{ key_label: string }>(db.url, `select key_label from audit_log where key_label like '%u0000%'`);
+      assert.ok(rows.length >= 1 && rows.every((x) => !x.key_label.includes('\u0000')), JSON.stringify(rows));
+      const v = await w.runtime.services.audit.verify();
+      assert.equal(v.ok, true, v.problem ?? '');
+    });
+
     it('detects a sealed row edited in the database (701)', async () => {
       assert.equal((await w.call('POST', '/v1/key', EC_KEY('pg-tamper-attr'))).statusCode, 201);
       assert.equal((await w.call('POST', '/v1/key', EC_KEY('pg-tamper-blob'))).statusCode, 201);
@@ -208,7 +230,6 @@ describe('PostgreSQL store', { skip }, () => {
       const [ca, cb] = await Promise.all([a, b].map((w) => w.call('GET', '/v1/attestation/certificate')));
       assert.equal(ca?.statusCode, 200, ca?.body);
       assert.equal(ca?.body, cb?.body);
-      assert.equal((await psql(db.url, `select label from keys where system = 1`)).length, 1);
     });
     after(async () => {
       await a?.close();

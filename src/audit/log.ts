@@ -47,6 +47,15 @@ function entryMac(key: Buffer, prev: string, row: Omit<AuditRow, 'mac'>): string
   return createHmac('sha256', key).update(prev).update(body).digest('hex');
 }
 
+/**
+ * PostgreSQL text cannot hold U+0000 (SQLSTATE 22021), and a caller can put one in a path (a key
+ * label of "%00" is refused, but still audited). Written as the 6 characters \u0000 on both databases,
+ * so an entry reads and verifies the same whichever one stores it.
+ */
+function storable(v: string | null | undefined): string | null {
+  return v === null || v === undefined ? null : v.replaceAll('\u0000', '\\u0000');
+}
+
 /** Loads (or on first use creates) the random audit MAC key, sealed under the master key in meta. */
 export async function loadAuditKey(store: Store, master: MasterKey): Promise<Buffer> {
   const meta = new MetaRepository(store.db);
@@ -97,13 +106,13 @@ export class AuditLog {
       const row = {
         seq,
         time: new Date().toISOString(),
-        request_id: entry.requestId ?? null,
-        principal: entry.principal ?? null,
-        method: entry.method ?? null,
-        route: entry.route ?? null,
-        action: entry.action,
-        key_label: entry.keyLabel ?? null,
-        outcome: entry.outcome,
+        request_id: storable(entry.requestId),
+        principal: storable(entry.principal),
+        method: storable(entry.method),
+        route: storable(entry.route),
+        action: storable(entry.action) ?? '',
+        key_label: storable(entry.keyLabel),
+        outcome: storable(entry.outcome) ?? '',
         details: entry.details ? JSON.stringify(entry.details) : null,
       };
       const mac = entryMac(this.key, prevMac, row);

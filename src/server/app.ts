@@ -14,7 +14,7 @@ import { authChain } from '../auth/chain.ts';
 import { principalAuditDetails, type Principal } from '../auth/principal.ts';
 import type { RoleName } from '../config/schema.ts';
 import { WardenError } from './errors.ts';
-import { storeUnavailable } from '../store/errors.ts';
+import { storeError, storeUnavailable } from '../store/errors.ts';
 import type { Services } from './services.ts';
 
 declare module 'fastify' {
@@ -68,7 +68,7 @@ export function toWardenError(err: unknown): WardenError | null {
     case 'FST_ERR_ASYNC_CONSTRAINT':
       return new WardenError(600, 'Malformed URL');
     default:
-      return storeUnavailable(err);
+      return storeError(err);
   }
 }
 

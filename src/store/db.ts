@@ -185,7 +185,7 @@ async function migrate(db: Kysely<Database>, dialect: Dialect): Promise<void> {
   const provider: MigrationProvider = { getMigrations: async () => migrations(dialect) };
   const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
   if (error) {
-    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
-    throw new Error(`database migration ${failed} failed: ${(error as Error).message}`, { cause: error });
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName;
+    throw new Error(`database migration${failed ? ` ${failed}` : ''} failed: ${(error as Error).message}`, { cause: error });
   }
 }

@@ -75,3 +75,16 @@ export function isConnectionLevelError(err: unknown): boolean {
   if (e.severity !== undefined) return false;
   return matches(err, 0) || (typeof e.message === 'string' && /timeout/i.test(e.message));
 }
+
+/**
+ * Every database failure the API answers with a catalogue code instead of a 500: unreachable (503),
+ * and text PostgreSQL cannot store (U+0000, SQLSTATE 22021/22P05: 600, as SQLite would have simply
+ * found nothing for it). Null for anything else.
+ */
+export function storeError(err: unknown): WardenError | null {
+  const unavailable = storeUnavailable(err);
+  if (unavailable) return unavailable;
+  const code = (err as ErrorShape | null)?.code;
+  if (code === '22021' || code === '22P05') return new WardenError(600, 'Input contains a character that cannot be stored (U+0000)', { cause: err });
+  return null;
+}

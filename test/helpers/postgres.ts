@@ -155,3 +155,42 @@ export async function testPostgresFor(dataDir: string, env: Record<string, strin
     },
   };
 }
+
+/** True in the PostgreSQL pass of `npm test` (WARDEN_TEST_DB=postgres). */
+export const ON_POSTGRES = process.env.WARDEN_TEST_DB === 'postgres';
+
+/** SQL straight on a runtime's database, for tests that edit rows behind Warden's back. */
+export interface RawDb {
+  /** Rows of a query; `?` placeholders on both dialects. */
+  all<T extends Record<string, unknown>>(text: string, params?: unknown[]): Promise<T[]>;
+  /** Runs a statement; resolves with the number of rows it changed. */
+  run(text: string, params?: unknown[]): Promise<number>;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens database.url (`w.config.database.url`) directly, SQLite or PostgreSQL, so a tamper test runs
+ * in both passes. Placeholders are `?` (turned into $1, $2… for PostgreSQL; keep `?` out of literals).
+ */
+export async function rawDb(url: string): Promise<RawDb> {
+  if (url.startsWith('sqlite:')) {
+    const { default: SQLite } = await import('better-sqlite3');
+    const db = new SQLite(url.slice('sqlite:'.length));
+    return {
+      all: async <T extends Record<string, unknown>>(text: string, params: unknown[] = []) => db.prepare(text).all(...params) as T[],
+      run: async (text, params = []) => db.prepare(text).run(...params).changes,
+      close: async () => void db.close(),
+    };
+  }
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  const numbered = (text: string) => {
+    let i = 0;
+    return text.replace(/\?/g, () => `$${++i}`);
+  };
+  return {
+    all: async <T extends Record<string, unknown>>(text: string, params: unknown[] = []) => (await c.query(numbered(text), params)).rows as T[],
+    run: async (text, params = []) => (await c.query(numbered(text), params)).rowCount ?? 0,
+    close: () => c.end(),
+  };
+}

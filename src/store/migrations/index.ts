@@ -1,5 +1,6 @@
 // Versioned migrations, applied in order by Kysely's Migrator. Types stay portable between SQLite
-// and PostgreSQL: text, integer, and a binary type chosen per dialect.
+// and PostgreSQL: text, integer, and a binary type chosen per dialect (bytea / blob; the audit
+// sequence is bigserial on PostgreSQL, an autoincrement integer primary key on SQLite).
 import { sql, type Kysely } from 'kysely';
 import type { Migration } from 'kysely/migration';
 
@@ -53,6 +54,18 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .addColumn('mac', 'text', (c) => c.notNull())
           .execute();
         await db.schema.createIndex('audit_log_time').on('audit_log').column('time').execute();
+      },
+    },
+    // PostgreSQL compares text by the database's locale (en_US.UTF-8 sorts "a" before "B"); SQLite
+    // compares bytes. Labels, names and ISO times are compared and ordered byte-wise on both, so
+    // GET /v1/key lists in the same order whichever database runs underneath. (New text columns
+    // that are sorted or range-compared: add collate "C" on PostgreSQL too.)
+    '003_bytewise_collation': {
+      async up(db: Kysely<unknown>) {
+        if (dialect !== 'postgres') return;
+        for (const [table, column] of [['keys', 'label'], ['data_objects', 'name'], ['audit_log', 'time']] as const) {
+          await sql`alter table ${sql.table(table)} alter column ${sql.ref(column)} type text collate "C"`.execute(db);
+        }
       },
     },
   };
