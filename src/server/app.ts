@@ -72,6 +72,19 @@ export function toWardenError(err: unknown): WardenError | null {
   }
 }
 
+/**
+ * A non-JSON success body (zip, PKCS#10, octet-stream) is declared on the 2xx responses only, so the
+ * error responses of the same route stay documented as application/json ErrorBody (a route-wide
+ * `produces` would label them with the file's content type).
+ */
+function producesOnSuccess(response: RouteDef['response'], contentType: string): Record<number, unknown> {
+  return Object.fromEntries(
+    Object.entries(response).map(([status, schema]) =>
+      Number(status) < 300 && !('content' in schema) ? [status, { description: schema.description ?? contentType, content: { [contentType]: { schema } } }] : [status, schema],
+    ),
+  );
+}
+
 export async function buildApp(services: Services, opts: AppOptions = {}): Promise<FastifyInstance> {
   const { config } = services;
   const app = Fastify({
@@ -177,8 +190,7 @@ export async function buildApp(services: Services, opts: AppOptions = {}): Promi
         ...(r.body ? { body: r.body } : {}),
         ...(r.querystring ? { querystring: r.querystring } : {}),
         ...(r.params ? { params: r.params } : {}),
-        response: r.response,
-        ...(r.produces ? { produces: [r.produces] } : {}),
+        response: r.produces ? producesOnSuccess(r.response, r.produces) : r.response,
         ...(r.roles === 'public' ? { security: [] } : {}),
       },
       handler: async (req, reply) => {
