@@ -260,7 +260,7 @@ describe('plain import and export', () => {
       ['unknown algorithm', { algorithm: 'XYZ', secretKey: 'AAAAAAAAAAAAAAAAAAAAAA==', attributes: { decrypt: true } }, 400, 501],
       ['missing algorithm', { secretKey: 'AAAAAAAAAAAAAAAAAAAAAA==', attributes: { decrypt: true } }, 400, 600],
       ['wrongly typed privateKey', { algorithm: 'EC', privateKey: 5, attributes: EXPORTABLE }, 400, 600],
-      ['policy (SKA)', { algorithm: 'AES', secretKey: 'AAAAAAAAAAAAAAAAAAAAAA==', attributes: { decrypt: true }, policy: { ruleUse: null } }, 400, 611],
+      ['policy on a symmetric key (SKA keys are asymmetric)', { algorithm: 'AES', secretKey: 'AAAAAAAAAAAAAAAAAAAAAA==', attributes: { decrypt: true }, policy: { ruleUse: null } }, 400, 606],
       ['label with a slash', { label: 'a/b', algorithm: 'AES', secretKey: 'AAAAAAAAAAAAAAAAAAAAAA==', attributes: { decrypt: true } }, 400, 610],
     ];
     for (const [name, body, status, code] of cases) {

@@ -180,9 +180,9 @@ describe('key management endpoints', () => {
       assertError(await w.call('POST', '/v1/key', { label: '   ', algorithm: 'EC', curveOid: P256, attributes: SIGN }), 400, 610);
     });
 
-    it('addressFormat without a policy → 400/630; a policy → 400/611 (workflow not in this build)', async () => {
+    it('addressFormat without a policy → 400/630; a policy on a symmetric key → 400/606 (policies: test/workflow-policy.test.ts)', async () => {
       assertError(await w.call('POST', '/v1/key', { label: 'x', algorithm: 'EC', curveOid: P256, attributes: SIGN, addressFormat: { format: 'BTC' } }), 400, 630);
-      assertError(await w.call('POST', '/v1/key', { label: 'x', algorithm: 'EC', curveOid: P256, attributes: SIGN, policy: { ruleUse: null } }), 400, 611);
+      assertError(await w.call('POST', '/v1/key', { label: 'x', algorithm: 'AES', keySize: 256, attributes: { decrypt: true }, policy: { ruleUse: null } }), 400, 606);
     });
 
     it('wrong role key → 401/631, missing key → 401/416 (and nothing is created)', async () => {
