@@ -121,6 +121,33 @@ describe('every key-management call leaves one audit entry', () => {
   });
 });
 
+describe('a rewritten head stops the chain from growing', () => {
+  it('appends fail with 500/703 instead of extending a cut chain', async () => {
+    const dataDir = tempDataDir();
+    let w = await startTestWarden({ dataDir });
+    await w.call('POST', '/v1/key', { label: 'h-1', algorithm: 'AES', keySize: 128, attributes: { decrypt: true } });
+    await w.call('POST', '/v1/key', { label: 'h-2', algorithm: 'AES', keySize: 128, attributes: { decrypt: true } });
+    await w.close(false);
+    const db = new SQLite(path.join(dataDir, 'warden.db'));
+    const last = db.prepare('SELECT seq, mac FROM audit_log ORDER BY seq DESC LIMIT 1').get() as { seq: number; mac: string };
+    const prev = db.prepare('SELECT seq, mac FROM audit_log WHERE seq = ?').get(last.seq - 1) as { seq: number; mac: string };
+    db.prepare('DELETE FROM audit_log WHERE seq = ?').run(last.seq);
+    db.prepare("UPDATE meta SET v = ? WHERE k = 'audit_head'").run(`${prev.seq}:${prev.mac}:${'0'.repeat(64)}`);
+    db.close();
+    w = await startTestWarden({ dataDir });
+    try {
+      const r = await w.call('POST', '/v1/key', { label: 'h-3', algorithm: 'AES', keySize: 128, attributes: { decrypt: true } });
+      assert.equal(r.statusCode, 500, r.body);
+      assert.equal(r.json().errorCode, 703);
+      const v = await w.runtime.services.audit.verify();
+      assert.equal(v.ok, false);
+      assert.match(v.problem ?? '', /head of the log .* was modified/);
+    } finally {
+      await w.close();
+    }
+  });
+});
+
 describe('warden audit verify', () => {
   const base = tempDataDir();
   const copies: string[] = [];
@@ -172,6 +199,13 @@ describe('warden audit verify', () => {
     ['a truncated tail (last entry)', ['DELETE FROM audit_log WHERE seq = 9'], /BROKEN at entry 9: .*entries were removed from the end/],
     ['a truncated tail (last three)', ['DELETE FROM audit_log WHERE seq >= 7'], /BROKEN at entry 7: .*removed from the end/],
     ['an emptied log', ['DELETE FROM audit_log'], /BROKEN at entry 1: .*removed from the end/],
+    // The head is MACed too: cutting the tail and pointing the head at the new last entry (both
+    // readable in the database) is still detected.
+    ['a truncated tail with the head rewritten', [
+      'DELETE FROM audit_log WHERE seq = 9',
+      "UPDATE meta SET v = (SELECT '8:' || mac || ':' || substr(v, instr(v, ':') + 66) FROM audit_log, meta WHERE seq = 8 AND k = 'audit_head') WHERE k = 'audit_head'",
+    ], /BROKEN at entry 9: the head of the log \(last entry 8\) was modified/],
+    ['a head without its tag', ["UPDATE meta SET v = substr(v, 1, instr(v, ':') + 64) WHERE k = 'audit_head'"], /BROKEN at entry 10: the head of the log .* was modified/],
     ['two swapped entries', [
       "UPDATE audit_log SET seq = 100 WHERE seq = 5", 'UPDATE audit_log SET seq = 5 WHERE seq = 6', 'UPDATE audit_log SET seq = 6 WHERE seq = 100',
     ], /BROKEN at entry 5/],

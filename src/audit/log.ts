@@ -1,5 +1,5 @@
 // Warden's audit trail: every state change and every key use, HMAC-chained. Entry n carries
-// HMAC(auditKey, mac(n-1) ‖ canonical(entry n)); the head (last seq and mac) is kept in meta in the
+// HMAC(auditKey, mac(n-1) ‖ canonical(entry n)); the head (last seq and mac, itself MACed) is kept in meta in the
 // same transaction, so an edited, deleted or truncated entry is detected by `warden audit verify`.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { sql, type Kysely, type Transaction } from 'kysely';
@@ -30,6 +30,26 @@ const HEAD = 'audit_head';
  * read-head / insert / write-head sequence is serialised in the database, not in-process.
  */
 const APPEND_LOCK = sql.raw(lockId('audit-append'));
+
+/**
+ * The head is `seq:mac:tag` with tag = HMAC(auditKey, "head" ‖ seq ‖ mac). Without the tag anyone able
+ * to write the database could cut the tail off and point the head at the new last entry (both values
+ * are readable), and the next append would extend the shortened chain as if nothing happened.
+ */
+function headTag(key: Buffer, seq: number, mac: string): string {
+  return createHmac('sha256', key).update(`warden/audit/head/v1:${seq}:${mac}`).digest('hex');
+}
+
+type Head = { seq: number; mac: string; valid: boolean };
+
+function parseHead(key: Buffer, value: string | undefined): Head {
+  if (value === undefined) return { seq: 0, mac: GENESIS, valid: true };
+  const [seqText, mac, tag] = value.split(':');
+  const seq = Number(seqText);
+  if (!/^\d+$/.test(seqText ?? '') || !/^[0-9a-f]{64}$/.test(mac ?? '') || !/^[0-9a-f]{64}$/.test(tag ?? '')) return { seq, mac: mac ?? '', valid: false };
+  const want = Buffer.from(headTag(key, seq, mac), 'hex');
+  return { seq, mac, valid: timingSafeEqual(want, Buffer.from(tag, 'hex')) };
+}
 
 function entryMac(key: Buffer, prev: string, row: Omit<AuditRow, 'mac'>): string {
   const body = canonical({
@@ -100,9 +120,11 @@ export class AuditLog {
       // previous holder's commit. Released at commit or rollback, so a dead node never holds it.
       if (this.store.dialect === 'postgres') await sql`select pg_advisory_xact_lock(${APPEND_LOCK})`.execute(trx);
       const meta = new MetaRepository(trx);
-      const head = await meta.get(HEAD);
-      const [prevSeqText, prevMac] = head ? head.split(':') : ['0', GENESIS];
-      const seq = Number(prevSeqText) + 1;
+      const head = parseHead(this.key, await meta.get(HEAD));
+      // Extending a chain whose head was rewritten would launder the change: refuse (the call gets 703).
+      if (!head.valid) throw new Error('the audit log head failed its integrity check; run `warden audit verify`');
+      const prevMac = head.mac;
+      const seq = head.seq + 1;
       const row = {
         seq,
         time: new Date().toISOString(),
@@ -117,7 +139,7 @@ export class AuditLog {
       };
       const mac = entryMac(this.key, prevMac, row);
       await trx.insertInto('audit_log').values({ ...row, mac }).execute();
-      await meta.set(HEAD, `${seq}:${mac}`);
+      await meta.set(HEAD, `${seq}:${mac}:${headTag(this.key, seq, mac)}`);
       return seq;
     });
   }
@@ -146,7 +168,7 @@ export class AuditLog {
 
   private async walk(db: Kysely<Database> | Transaction<Database>): Promise<VerifyResult> {
     const repo = new AuditRepository(db);
-    const head = await new MetaRepository(db).get(HEAD);
+    const head = parseHead(this.key, await new MetaRepository(db).get(HEAD));
     let prev = GENESIS;
     let expectedSeq = 1;
     let n = 0;
@@ -166,9 +188,11 @@ export class AuditLog {
         n++;
       }
     }
-    const [headSeq, headMac] = head ? head.split(':') : ['0', GENESIS];
-    if (Number(headSeq) !== n || headMac !== prev) {
-      return { ok: false, entries: n, firstBad: n + 1, problem: `the log ends at entry ${n} but its head records entry ${headSeq}: entries were removed from the end` };
+    if (!head.valid) {
+      return { ok: false, entries: n, firstBad: n + 1, problem: `the head of the log (last entry ${head.seq}) was modified: entries were probably removed from the end` };
+    }
+    if (head.seq !== n || head.mac !== prev) {
+      return { ok: false, entries: n, firstBad: n + 1, problem: `the log ends at entry ${n} but its head records entry ${head.seq}: entries were removed from the end` };
     }
     return { ok: true, entries: n, firstBad: null, problem: null };
   }
