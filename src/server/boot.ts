@@ -11,9 +11,10 @@ import type { MasterKey } from '../keystore/software/master-key.ts';
 import { unlockMasterKey } from '../keystore/software/unlock.ts';
 import { Attestation } from '../pki/attestation.ts';
 import { ensureRfcTimestampKey } from '../pki/tsp.ts';
+import { openWorkflow } from '../workflow/index.ts';
 import { openStore, type Store } from '../store/db.ts';
 import { buildApp } from './app.ts';
-import { httpsServerFactory } from './tls.ts';
+import { httpsServerFactory, trustListWarnings } from './tls.ts';
 import type { Services } from './services.ts';
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
@@ -51,6 +52,7 @@ export async function openRuntime(config: Config, logger: Logger): Promise<Runti
     const attestation = new Attestation(keystore, config.hsm.attestationKeyName);
     await attestation.ensureKey();
     await ensureRfcTimestampKey(keystore, config.hsm.rfcTimestampKeyName);
+    const workflow = await openWorkflow({ store, keystore, config, logger });
     await startupDone();
 
     let newApiKeys: Runtime['newApiKeys'] = null;
@@ -65,8 +67,8 @@ export async function openRuntime(config: Config, logger: Logger): Promise<Runti
       if (fresh) newApiKeys = { file, keys };
     }
 
-    const services: Services = { config, keystore, audit, attestation, logger, version: VERSION };
-    return { services, store, master, newApiKeys, close: () => store.close() };
+    const services: Services = { config, keystore, audit, attestation, logger, version: VERSION, workflow };
+    return { services, store, master, newApiKeys, close: async () => { await workflow.stop(); await store.close(); } };
   } catch (e) {
     await store.close();
     throw e;
@@ -80,6 +82,7 @@ export async function startServer(config: Config): Promise<{ app: FastifyInstanc
   try {
     // HTTPS (with client certificates per tls.clientAuthentication) when tls.enabled, on the same port.
     const serverFactory = config.tls.enabled ? httpsServerFactory(config.tls) : undefined;
+    for (const w of trustListWarnings(config.tls)) logger.warn(w);
     app = await buildApp(runtime.services, { loggerInstance: logger, serverFactory });
   } catch (e) {
     await runtime.close();

@@ -36,11 +36,29 @@ export function httpsOptions(tls: TlsConfig): https.ServerOptions {
     opts.ca = readCertificates('tls.trustedCertificates', tls.trustedCertificates).map((c) => c.toString());
     opts.requestCert = true;
     opts.rejectUnauthorized = tls.clientAuthentication === 'need';
-    // The trust list may hold intermediates or pinned client certificates without their root (as a
-    // Java trust store does): any listed certificate is a trust anchor.
-    opts.allowPartialTrustChain = true;
+    // A Java trust store treats every listed certificate as an anchor; OpenSSL does so only with the
+    // partial-chain flag, which Node exposes from 22.9. Before that, chains must end at a listed root.
+    if (supportsPartialTrustChain()) opts.allowPartialTrustChain = true;
   }
   return opts;
+}
+
+export function supportsPartialTrustChain(version: string = process.versions.node): boolean {
+  const [major, minor] = version.split('.').map(Number);
+  return major > 22 || (major === 22 && minor >= 9);
+}
+
+/**
+ * Start-up warnings for the trust list: a certificate whose issuer is not listed can only be an anchor
+ * where partial chains are supported; elsewhere nothing under it is accepted.
+ */
+export function trustListWarnings(tls: TlsConfig): string[] {
+  if (!tls.enabled || tls.clientAuthentication === 'none' || supportsPartialTrustChain()) return [];
+  const certs = readCertificates('tls.trustedCertificates', tls.trustedCertificates);
+  return certs
+    .filter((c) => !certs.some((issuer) => c.checkIssued(issuer) && c.verify(issuer.publicKey)))
+    .map((c) => `tls.trustedCertificates: ${c.subject.replace(/\n/g, ',')} is not self-signed and its issuer is not listed: ` +
+      `on Node ${process.versions.node} client chains must end at a listed root, so certificates under it are refused`);
 }
 
 /** A fastify serverFactory for the HTTPS listener; the options are read (and checked) once, here. */
