@@ -6,6 +6,8 @@ import { KEY_ALGORITHMS, familyFor } from '../crypto/registry.ts';
 import type { KeyFamily, KeyMaterial } from '../crypto/families/types.ts';
 import type { KeyAttributes } from '../keystore/interface.ts';
 import { WardenError } from '../server/errors.ts';
+import { policyForNewKey } from '../workflow/key-policy.ts';
+import { PolicySchema } from '../workflow/policy.ts';
 import { signedAttributes } from './key-view.ts';
 import type { RouteDef, RouteGroup } from './route.ts';
 import {
@@ -27,7 +29,6 @@ const Empty = Type.Object({}, { description: 'Empty object' });
 
 const AlgorithmSchema = Type.Union(KEY_ALGORITHMS.map((a) => Type.Literal(a)), { description: 'Key algorithm (spec §2.1)' });
 const AddressFormatSchema = Type.Union([Type.Object({ format: Type.String() }), Type.Null()]);
-const PolicySchema = Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()], { description: 'SKA policy (multi-authorization)' });
 
 const CreateKeyBody = Type.Object(
   {
@@ -80,16 +81,6 @@ const ChangePasswordBody = Type.Object(
   { examples: [{ label: 'my-ec-key', password: ['o', 'l', 'd'], newPassword: ['n', 'e', 'w'] }] },
 );
 
-/** Policies and address formats belong to the multi-authorization workflow (spec §2.5, §2.6). */
-function refuseSka(body: { policy?: unknown; addressFormat?: unknown }): void {
-  if (body.addressFormat !== undefined && body.addressFormat !== null && (body.policy === undefined || body.policy === null)) {
-    throw new WardenError(630, 'addressFormat is only allowed on keys with a policy (SKA keys)');
-  }
-  if (body.policy !== undefined && body.policy !== null) {
-    throw new WardenError(611, 'Keys with a policy (smart key attributes) are not supported by this Warden build');
-  }
-}
-
 const OID_TO_ALGORITHM: Record<string, string> = {
   '1.2.840.113549.1.1.1': 'RSA',
   '1.2.840.10045.2.1': 'EC',
@@ -135,12 +126,12 @@ export const keyRoutes: RouteGroup = () => {
         req.auditLabel = body.label;
         checkLabel(body.label);
         const family = familyOfCreate(body);
-        refuseSka(body);
         const params = family.resolve({ keySize: body.keySize, curveOid: body.curveOid });
         const attributes = resolveAttributes(body.attributes as AttributesRequest, { generated: true, symmetric: family.symmetric, algorithm: family.algorithm });
         if (await s.keystore.peek(body.label)) throw new WardenError(608, `Key '${body.label}' already exists`);
+        const policy = await policyForNewKey(body, { symmetric: family.symmetric, extractable: attributes.extractable });
         const info = await s.keystore.create({
-          label: body.label, id: body.id ?? null, family, params, attributes, password: passwordOf(body.password), creation: 'generated',
+          label: body.label, id: body.id ?? null, family, params, attributes, password: passwordOf(body.password), creation: 'generated', policy,
         });
         reply.code(201);
         return signedAttributes(info, s);
@@ -180,6 +171,7 @@ export const keyRoutes: RouteGroup = () => {
         const { keyName } = req.params as Static<typeof KeyNameParams>;
         req.auditLabel = keyName;
         await s.keystore.delete(keyName, null);
+        await s.workflow.cancelForKey(keyName);
         return {};
       },
     },
@@ -191,6 +183,7 @@ export const keyRoutes: RouteGroup = () => {
         const body = req.body as Static<typeof LabelPasswordBody>;
         req.auditLabel = body.label;
         await s.keystore.delete(body.label, passwordOf(body.password));
+        await s.workflow.cancelForKey(body.label);
         return {};
       },
     },
@@ -224,7 +217,6 @@ export const keyRoutes: RouteGroup = () => {
         req.auditLabel = body.label;
         checkLabel(body.label);
         const family = familyFor(body.algorithm);
-        refuseSka(body);
         const present = (v: string | null | undefined): v is string => typeof v === 'string' && v !== '';
         if (present(body.certificate) && present(body.publicKey)) throw new WardenError(600, 'certificate must be empty when publicKey is given');
         if (family.symmetric && (present(body.privateKey) || present(body.publicKey) || present(body.certificate))) {
@@ -253,9 +245,10 @@ export const keyRoutes: RouteGroup = () => {
           if (!body.attributes) throw new WardenError(600, 'attributes is required when importing a private or secret key');
           attributes = resolveAttributes(body.attributes as AttributesRequest, { generated: false, symmetric: family.symmetric, algorithm: family.algorithm });
         }
+        const policy = await policyForNewKey(body, { symmetric: family.symmetric, extractable: attributes.extractable, publicOnly });
         const info = await s.keystore.create({
           label: body.label, family, params, attributes, material, certificate: cert?.der ?? null,
-          password: publicOnly ? null : passwordOf(body.password), creation: 'imported',
+          password: publicOnly ? null : passwordOf(body.password), creation: 'imported', policy,
         });
         reply.code(201);
         return signedAttributes(info, s);

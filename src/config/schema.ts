@@ -137,6 +137,10 @@ export const ConfigSchema = Type.Object(
         maxTimestampDiffApprovalClient: Type.Integer({ minimum: 0, default: 600 }),
         maxFutureTimestampDiffApprovalClient: Type.Integer({ minimum: 0, default: 0 }),
         allowedTimestampSigningCertificates: Type.Array(Type.String(), { default: [] }),
+        // Multi-authorization workflow (docs/workflow.md, spec multi-authorization §3.2, §3.3, §7.2).
+        allowedRequestCertificates: Type.Array(Type.String(), { default: [], description: 'PEM files: certificates whose keys may sign requests; when set, requestSignature is required' }),
+        hsmRequestsTimerServiceInterval: Type.Integer({ minimum: 0, default: 10000, description: 'ms between scheduler passes (time-locks, time-outs); 0 = off' }),
+        approvalTaskCleanupInterval: Type.Integer({ minimum: 0, default: 300000, description: 'ms between removals of tasks of finished requests; 0 = off' }),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -2,6 +2,8 @@
 // The keystore itself enforces attributes (export, destroy, modify), passwords and integrity, so a
 // bug in the HTTP layer or an edited database row cannot make it release or use a key.
 import type { KeyClass, KeyFamily, KeyMaterial, KeyParams } from '../crypto/families/types.ts';
+import type { ApprovalEvidence } from '../workflow/authorization.ts';
+import type { PolicyRules } from '../workflow/policy.ts';
 
 /** The full attribute set stored with a key (spec §2.3 request fields plus the two derived flags). */
 export interface KeyAttributes {
@@ -103,10 +105,56 @@ export interface KeyStore {
    * Opens a key for one operation: checks password, integrity, the usage attribute and system-key
    * rules, then hands the material to `fn`. The material never leaves the keystore module otherwise.
    */
-  use<T>(label: string, password: Password, usage: KeyUsage, fn: (key: OpenedKey) => Promise<T> | T, opts?: { system?: boolean }): Promise<T>;
+  use<T>(label: string, password: Password, usage: KeyUsage, fn: (key: OpenedKey) => Promise<T> | T, opts?: UseOptions): Promise<T>;
   statistics(): Promise<KeyStoreStatistics>;
 
   putDataObject(obj: Omit<DataObject, 'createTime'>): Promise<DataObject>;
   getDataObject(name: string): Promise<DataObject>;
   deleteDataObject(name: string): Promise<void>;
+
+  // --- Policies (multi-authorization, docs/workflow.md) -------------------------------------------
+  /**
+   * Block, unblock or replace the rules of a key with a policy. The keystore checks the evidence
+   * against the key's sealed ruleBlock/ruleUnblock/ruleModify itself and re-seals the new policy.
+   */
+  changePolicy(label: string, password: Password, change: PolicyChange, authorization: PolicyAuthorization): Promise<KeyInfo>;
+  /** Names the system key that signs challenge timestamps (`hsm.timestampKeyName`). */
+  setTimestampKey(label: string): Promise<void>;
+  /** A timestamp over a payload (or binary policy), signed by the timestamp key (spec §2.5). */
+  issueTimestamp(part: { tag: number; value: Buffer }): Promise<SignedTimestamp>;
+  /** Seals workflow secrets (request passwords, results) under the master key, bound to `purpose`. */
+  sealSecret(purpose: string, data: Buffer): Buffer;
+  openSecret(purpose: string, sealed: Buffer): Buffer;
+  /** The clock of timestamps and time-locks (ms since the epoch); tests inject one. */
+  setClock(now: () => number): void;
+}
+
+/** What a policy-gated key use is bound to: the challenge must name this operation, payload and parameters. */
+export interface PolicyAuthorization {
+  /** Challenge operation code (src/workflow/challenge.ts OPERATION). */
+  operation?: number;
+  /** Operation payload the challenge must carry (use operations; block/modify compute their own). */
+  payload?: Buffer;
+  parameters: Buffer | null;
+  evidence: ApprovalEvidence | null;
+}
+
+export interface UseOptions {
+  system?: boolean;
+  /** Required for sign/decrypt/unwrap/derive on a key whose ruleUse needs approvals. */
+  authorization?: PolicyAuthorization;
+}
+
+export type PolicyChange = { kind: 'block' } | { kind: 'unblock' } | { kind: 'modify'; rules: PolicyRules };
+
+export interface SignedTimestamp {
+  /** The 0x1054 value (u32 length + payload, time, key name): the bytes that were signed. */
+  struct: Buffer;
+  /** DER SEQUENCE { AlgorithmIdentifier ecdsa-with-SHA256, BIT STRING signature }. */
+  signatureWithAlgorithm: Buffer;
+  /** Raw DER ECDSA signature. */
+  signature: Buffer;
+  /** Seconds since the epoch. */
+  time: number;
+  keyName: string;
 }

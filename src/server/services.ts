@@ -4,6 +4,7 @@ import type { AuditLog } from '../audit/log.ts';
 import type { Config } from '../config/schema.ts';
 import type { KeyStore } from '../keystore/interface.ts';
 import type { Attestation } from '../pki/attestation.ts';
+import type { Workflow } from '../workflow/engine.ts';
 
 export interface Services {
   config: Config;
@@ -12,4 +13,6 @@ export interface Services {
   attestation: Attestation;
   logger: Logger;
   version: string;
+  /** Multi-authorization workflow: requests, tasks, approvals, scheduler (docs/workflow.md). */
+  workflow: Workflow;
 }

@@ -51,4 +51,56 @@ export interface Database {
   keys: KeysTable;
   data_objects: DataObjectsTable;
   audit_log: AuditTable;
+  requests: RequestsTable;
+  approval_tasks: ApprovalTasksTable;
+  approvals: ApprovalsTable;
+  consumed_challenges: ConsumedChallengesTable;
+}
+
+// Multi-authorization workflow (src/workflow/migration.ts, docs/workflow.md). Times are ISO-8601 UTC text.
+export interface RequestsTable {
+  id: string;
+  type: string;
+  key_label: string;
+  status: string;
+  created_at: string;
+  updated_at: string;
+  t0: string;
+  expires_at: string | null;
+  execute_after: string | null;
+  claimed_at: string | null;
+  execution_time: string | null;
+  challenge: Buffer;
+  request_json: string;
+  params: string;
+  secret: Buffer | null;
+  payload_type: string | null;
+  meta_data: string | null;
+  meta_data_signature: string | null;
+  result: Buffer | null;
+  result_fetched: number;
+  error: string | null;
+}
+
+export interface ApprovalTasksTable {
+  id: string;
+  request_id: string;
+  approver: string;
+  state: string;
+  created_at: string;
+  last_fetched_at: string;
+}
+
+export interface ApprovalsTable {
+  request_id: string;
+  approver: string;
+  signature: Buffer;
+  digest: string | null;
+  approved_at: string;
+}
+
+export interface ConsumedChallengesTable {
+  hash: string;
+  key_label: string;
+  used_at: string;
 }

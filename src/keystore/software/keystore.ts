@@ -1,6 +1,6 @@
 // The software keystore: keys sealed under the master key in the database, opened only inside this
 // module. It is the trust boundary: every rule about releasing or using a key is checked here.
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createPrivateKey, randomBytes, sign as nodeSign, timingSafeEqual } from 'node:crypto';
 import type { KeyClass, KeyMaterial } from '../../crypto/families/types.ts';
 import { WardenError, errors } from '../../server/errors.ts';
 import type { Transaction } from 'kysely';
@@ -8,6 +8,13 @@ import type { Store } from '../../store/db.ts';
 import type { Database } from '../../store/schema.ts';
 import { DataObjectsRepository, KeysRepository, type KeyRow } from '../../store/repositories.ts';
 import type { DataObject, KeyInfo, KeyStore, KeyStoreStatistics, KeyUsage, NewKey, OpenedKey, Password } from '../interface.ts';
+import type { PolicyAuthorization, PolicyChange, SignedTimestamp, UseOptions } from '../interface.ts';
+import { checkAuthorization } from '../../workflow/authorization.ts';
+import { OPERATION, USE_OPERATIONS, signatureWithAlgorithm, timestampStruct } from '../../workflow/challenge.ts';
+import { asPolicy, encodeRules, type Policy } from '../../workflow/policy.ts';
+import { consumeChallenge } from '../../workflow/repositories.ts';
+import { TAG } from '../../workflow/tlv.ts';
+import type { Kysely } from 'kysely';
 import type { MasterKey } from './master-key.ts';
 import { SealError, canonical, seal, unseal } from './seal.ts';
 import { LruCache } from './lru.ts';
@@ -125,6 +132,10 @@ export class SoftwareKeyStore implements KeyStore {
   private readonly objects: DataObjectsRepository;
   /** Unsealed keys by label, valid while the row's sealed bytes are unchanged. */
   private readonly cache: LruCache<string, { sealed: Buffer; opened: Opened }>;
+  private readonly db: Kysely<Database>;
+  /** The system key that signs challenge timestamps (docs/workflow.md). */
+  private timestampKeyName: string | null = null;
+  private now: () => number = Date.now;
 
   constructor(
     store: Store,
@@ -133,6 +144,7 @@ export class SoftwareKeyStore implements KeyStore {
   ) {
     this.keys = new KeysRepository(store.db);
     this.objects = new DataObjectsRepository(store.db);
+    this.db = store.db;
     this.cache = new LruCache(cacheSize);
   }
 
@@ -264,7 +276,7 @@ export class SoftwareKeyStore implements KeyStore {
     await this.keys.update(label, { certificate });
   }
 
-  async use<T>(label: string, password: Password, usage: KeyUsage, fn: (key: OpenedKey) => Promise<T> | T, opts: { system?: boolean } = {}): Promise<T> {
+  async use<T>(label: string, password: Password, usage: KeyUsage, fn: (key: OpenedKey) => Promise<T> | T, opts: UseOptions = {}): Promise<T> {
     const { info, material } = await this.open(label, password);
     if (info.system !== (opts.system ?? false)) {
       throw errors.forbidden(info.system ? `Key '${label}' is a system key of this Warden and cannot be used through the API` : `Key '${label}' is not a system key`);
@@ -275,6 +287,7 @@ export class SoftwareKeyStore implements KeyStore {
     }
     // Keys with a policy are never extractable (spec §2.5), whatever their attributes say.
     if (usage === 'extract' && info.policy) throw errors.forbidden(`Key '${label}' has a policy and can never leave the keystore`);
+    await this.gateUse(info, usage, opts.authorization);
     const result = await fn({ info, material });
     await this.keys.incrementUse(label);
     return result;
@@ -350,7 +363,115 @@ export class SoftwareKeyStore implements KeyStore {
     if (!obj.attributes.destroyable) throw errors.forbidden(`Data object '${name}' is not destroyable`);
     await this.objects.delete(name);
   }
+
+  // --- Policies (multi-authorization, docs/workflow.md) ---------------------------------------------
+
+  /**
+   * The policy gate of every private-key use: a blocked key refuses, and a key whose ruleUse needs
+   * approvals opens only with evidence this keystore verifies itself against the sealed rule. The
+   * challenge is consumed before the key is used, so one set of approvals authorises one operation.
+   */
+  private async gateUse(info: KeyInfo, usage: KeyUsage, auth: PolicyAuthorization | undefined): Promise<void> {
+    const policy = asPolicy(info.policy);
+    if (!policy || !POLICY_GATED_USAGES.has(usage)) return;
+    if (policy.keyStatus?.blocked) throw errors.forbidden(`Key '${info.label}' is blocked`);
+    const operation = auth?.operation ?? OPERATION.sign;
+    if (!USE_OPERATIONS.has(operation)) throw new WardenError(401, `operation ${operation} is not authorised by ruleUse`);
+    const hash = checkAuthorization({
+      label: info.label,
+      rule: policy.ruleUse,
+      operation,
+      part: { tag: TAG.payload, value: auth?.payload ?? Buffer.alloc(0) },
+      parameters: auth?.parameters ?? null,
+      evidence: auth?.evidence ?? null,
+      nowSeconds: Math.floor(this.now() / 1000),
+      timestampKey: await this.timestampKeyRef(),
+    });
+    if (hash && !(await consumeChallenge(this.db, hash, info.label, new Date(this.now()).toISOString()))) {
+      throw new WardenError(401, 'These approvals were already used: every approved challenge authorises one operation');
+    }
+  }
+
+  async changePolicy(label: string, password: Password, change: PolicyChange, authorization: PolicyAuthorization): Promise<KeyInfo> {
+    const row = await this.keys.get(label);
+    if (!row?.sealed) throw errors.keyNotFound(label);
+    const opened = await this.open(label, password);
+    const { info } = opened;
+    if (info.system) throw errors.forbidden(`Key '${label}' is a system key of this Warden`);
+    const policy = asPolicy(info.policy);
+    if (!policy) throw errors.forbidden(`Key '${label}' has no policy: block, unblock and modify apply to keys with a policy (SKA keys) only`);
+    const ruleName = change.kind === 'block' ? 'ruleBlock' : change.kind === 'unblock' ? 'ruleUnblock' : 'ruleModify';
+    const part = change.kind === 'modify' ? { tag: TAG.policy, value: encodeRules(change.rules) } : { tag: TAG.payload, value: Buffer.alloc(0) };
+    const hash = checkAuthorization({
+      label,
+      rule: policy[ruleName],
+      operation: OPERATION[change.kind],
+      part,
+      parameters: authorization.parameters,
+      evidence: authorization.evidence,
+      nowSeconds: Math.floor(this.now() / 1000),
+      timestampKey: await this.timestampKeyRef(),
+    });
+    const next: Policy = change.kind === 'modify' ? { ...change.rules, keyStatus: { blocked: policy.keyStatus?.blocked === true } } : { ...policy, keyStatus: { blocked: change.kind === 'block' } };
+    if (next.keyStatus.blocked && !next.ruleUnblock) throw new WardenError(600, `Key '${label}' is blocked and the new policy has no ruleUnblock: it could never be unblocked`);
+    const newInfo: KeyInfo = { ...info, policy: next };
+    const payload: SealedPayload = { pk: opened.material.privateKey?.toString('base64'), sk: opened.material.secret?.toString('base64'), pw: opened.pw };
+    const sealed = seal(this.master.sealKey, Buffer.from(JSON.stringify(payload)), keyAad(newInfo));
+    const at = new Date(this.now()).toISOString();
+    await this.db.transaction().execute(async (trx) => {
+      if (hash && !(await consumeChallenge(trx, hash, label, at))) {
+        throw new WardenError(401, 'These approvals were already used: every approved challenge authorises one operation');
+      }
+      // Compare-and-set on the sealed bytes: a concurrent change makes this one fail instead of losing either.
+      const r = await trx.updateTable('keys').set({ policy: JSON.stringify(next), sealed }).where('label', '=', label).where('sealed', '=', Buffer.from(row.sealed as Buffer)).executeTakeFirst();
+      if (Number(r.numUpdatedRows) !== 1) throw new WardenError(701, `Key '${label}' was changed concurrently; nothing was applied`);
+    });
+    this.cache.delete(label);
+    return newInfo;
+  }
+
+  async setTimestampKey(label: string): Promise<void> {
+    const { info } = await this.open(label, null);
+    if (!info.system || info.algorithm !== 'EC') throw new Error(`hsm.timestampKeyName '${label}' must name an EC system key of this Warden`);
+    this.timestampKeyName = label;
+  }
+
+  private async timestampKeyRef(): Promise<{ name: string; spki: Buffer } | null> {
+    if (!this.timestampKeyName) return null;
+    const { info } = await this.open(this.timestampKeyName, null);
+    return info.publicKey ? { name: this.timestampKeyName, spki: info.publicKey } : null;
+  }
+
+  async issueTimestamp(part: { tag: number; value: Buffer }): Promise<SignedTimestamp> {
+    const keyName = this.timestampKeyName;
+    if (!keyName) throw new WardenError(701, 'No timestamp key is configured (hsm.timestampKeyName)');
+    const time = Math.floor(this.now() / 1000);
+    const struct = timestampStruct(part, time, keyName);
+    const signature = await this.use(keyName, null, 'attest', ({ material }) =>
+      nodeSign('sha256', struct, { key: createPrivateKey({ key: material.privateKey as Buffer, format: 'der', type: 'pkcs8' }), dsaEncoding: 'der' }),
+    { system: true });
+    return { struct, signature, signatureWithAlgorithm: signatureWithAlgorithm(signature), time, keyName };
+  }
+
+  sealSecret(purpose: string, data: Buffer): Buffer {
+    return seal(this.master.sealKey, data, canonical({ v: 1, kind: 'workflowSecret', purpose }));
+  }
+
+  openSecret(purpose: string, sealed: Buffer): Buffer {
+    try {
+      return unseal(this.master.sealKey, sealed, canonical({ v: 1, kind: 'workflowSecret', purpose }));
+    } catch {
+      throw new WardenError(701, 'A sealed workflow record failed its integrity check');
+    }
+  }
+
+  setClock(now: () => number): void {
+    this.now = now;
+  }
 }
+
+/** Private-key uses a key's ruleUse governs (verify/encrypt/wrap are public operations). */
+const POLICY_GATED_USAGES: ReadonlySet<KeyUsage> = new Set<KeyUsage>(['sign', 'decrypt', 'unwrap', 'derive']);
 
 function dataObjectAad(name: string, attributes: string, createTime: string): string {
   return canonical({ v: 1, kind: 'dataObject', name, attributes, createTime });

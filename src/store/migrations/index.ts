@@ -3,6 +3,7 @@
 // sequence is bigserial on PostgreSQL, an autoincrement integer primary key on SQLite).
 import { sql, type Kysely } from 'kysely';
 import type { Migration } from 'kysely/migration';
+import { workflowMigration } from '../../workflow/migration.ts';
 
 type Dialect = 'sqlite' | 'postgres';
 
@@ -56,6 +57,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('audit_log_time').on('audit_log').column('time').execute();
       },
     },
+    '002_workflow': workflowMigration(dialect),
     // PostgreSQL compares text by the database's locale (en_US.UTF-8 sorts "a" before "B"); SQLite
     // compares bytes. Labels, names and ISO times are compared and ordered byte-wise on both, so
     // GET /v1/key lists in the same order whichever database runs underneath. (New text columns
