@@ -276,6 +276,30 @@ describe('warden serve', () => {
     assert.equal(await exited2, 0, again.output());
   });
 
+  it('SIGTERM lets an in-flight call finish (201), then exits 0', async () => {
+    const cwd = dir();
+    const port = await freePort();
+    const env = { WARDEN_SERVER_PORT: String(port), WARDEN_API_AUTHENTICATION_KEY_MANAGEMENT_TOKEN: 'km', WARDEN_LOGGING_LEVEL: 'info' };
+    const { child, output } = spawnWarden(['serve'], env, cwd);
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      await waitFor(() => /Warden [0-9.]+ started/.test(output()) || child.exitCode !== null, 60_000, 'the start');
+      // RSA 4096 generation takes long enough to still be running when the signal arrives.
+      const inflight = fetch(`http://127.0.0.1:${port}/v1/key`, {
+        method: 'POST', headers: { 'X-API-KEY': 'km', 'Content-Type': 'application/json' },
+        body: JSON.stringify({ label: 'slow', algorithm: 'RSA', keySize: 4096, attributes: { sign: true } }),
+      });
+      await waitFor(() => /"url":"\/v1\/key"/.test(output()), 10_000, 'the request to arrive');
+      child.kill('SIGTERM');
+      const r = await inflight;
+      assert.equal(r.status, 201, await r.clone().text());
+    } finally {
+      if (child.exitCode === null) child.kill('SIGTERM');
+    }
+    assert.equal(await exited, 0, output());
+    assert.match(output(), /shutting down: finishing in-flight requests/);
+  });
+
   it('serves with a --config file (host, port, dataDir and keys from the file)', async () => {
     const cwd = dir();
     const port = await freePort();

@@ -57,6 +57,11 @@ program
         process.exit(1);
       }, cfg.server.shutdownTimeoutMs);
       timer.unref();
+      // server.close() drops only the connections idle at that moment; a keep-alive connection whose
+      // request finishes later would hold the close open for keepAliveTimeout (72 s). Close each one
+      // as soon as its in-flight response is done.
+      const drain = setInterval(() => (app.server as { closeIdleConnections?: () => void }).closeIdleConnections?.(), 50);
+      drain.unref();
       app.close().then(
         () => process.exit(0),
         (e) => {
