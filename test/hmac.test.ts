@@ -25,7 +25,10 @@ describe('HMAC-SHA256', () => {
       assert.equal(r.statusCode, 201, r.body);
     }
   });
-  after(async () => w.close());
+  after(async () => {
+    await w.close();
+    files.remove();
+  });
 
   const hmac = (keyName: string, payload: Buffer | string, role: Parameters<TestWarden['call']>[3] = 'keyOperationToken', extra: Record<string, unknown> = {}) =>
     w.call('POST', '/v1/synchronousHmac', { hmacRequest: { keyName, payload: typeof payload === 'string' ? payload : payload.toString('base64'), ...extra } }, role);

@@ -10,7 +10,7 @@ import { EC_CURVES } from '../src/crypto/curves.ts';
 import { SIGNATURE_ALGORITHMS } from '../src/crypto/signatures/registry.ts';
 import type { SignatureAlgorithm } from '../src/crypto/signatures/types.ts';
 import { startTestWarden, type TestWarden } from './helpers/runtime.ts';
-import { TempFiles, importTestKey, openssl, opensslKey, pool, type TestKey } from './helpers/signature-keys.ts';
+import { TempFiles, fastDataDir, importTestKey, openssl, opensslKey, pool, type TestKey } from './helpers/signature-keys.ts';
 
 const CURVES = EC_CURVES.filter((c) => c.nodeName);
 const K1 = '1.3.132.0.10';
@@ -156,7 +156,7 @@ describe('signatures: every algorithm × key family × curve, cross-checked with
   let cases = 0;
 
   before(async () => {
-    w = await startTestWarden();
+    w = await startTestWarden({ dataDir: fastDataDir() });
     const made = await pool(
       [
         { algorithm: 'RSA' as const, label: 'rsa-2048' },
@@ -171,6 +171,7 @@ describe('signatures: every algorithm × key family × curve, cross-checked with
   });
   after(async () => {
     await w.close();
+    files.remove();
     console.log(`[signatures] ${cases} algorithm × key cases cross-checked with openssl/noble`);
   });
 

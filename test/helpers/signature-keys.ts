@@ -1,7 +1,7 @@
 // Test keys made by the openssl CLI (independent of node:crypto) and imported into a test Warden, plus
 // small wrappers to run openssl sign/verify on temp files.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -39,6 +39,9 @@ export class TempFiles {
   }
   read(p: string): Buffer {
     return readFileSync(p);
+  }
+  remove(): void {
+    rmSync(this.dir, { recursive: true, force: true });
   }
 }
 
@@ -107,4 +110,17 @@ export async function pool<T, R>(items: readonly T[], limit: number, fn: (item: 
   });
   await Promise.all(workers);
   return out;
+}
+
+/**
+ * A data directory on tmpfs when there is one: the vector and matrix tests make thousands of key
+ * operations, each with two fsync'ed commits (use counter, audit) that test durability, not crypto.
+ */
+export function fastDataDir(): string | undefined {
+  try {
+    if (existsSync('/dev/shm')) return mkdtempSync(path.join('/dev/shm', 'warden-test-'));
+  } catch {
+    // fall back to the default temporary directory
+  }
+  return undefined;
 }
