@@ -107,7 +107,7 @@ export const asyncOperationRoutes: RouteGroup = (services) => {
         const r = body.signRequest;
         req.auditLabel = r.signKeyName;
         const alg = signatureAlgorithm(r.signatureAlgorithm);
-        if (optional('signRequest.context', r.context) && decodeB64('signRequest.context', r.context as string).length > 0) {
+        if (r.context && decodeB64('signRequest.context', r.context).length > 0) {
           throw new WardenError(600, `context applies to ML-DSA / SLH-DSA only, not to ${alg.name}`);
         }
         const params = {

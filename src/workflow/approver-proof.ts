@@ -22,8 +22,8 @@ export const ApproverProofFields = {
   approverCertificate: B64('Base64 DER certificate of the approver'),
   timestampSigningCertificate: B64('Base64 DER certificate of a whitelisted timestamp signer (general.allowedTimestampSigningCertificates)'),
 };
-const ProofObject = Type.Object(ApproverProofFields);
-export type ApproverProof = Static<typeof ProofObject>;
+export const ApproverProofSchema = Type.Object(ApproverProofFields);
+export type ApproverProof = Static<typeof ApproverProofSchema>;
 
 const B64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
 
