@@ -98,22 +98,23 @@ function ecdsaFamily(spec: EcdsaSpec): SignatureAlgorithm {
       checkPayload(spec, payload);
       const size = scalarBytes(curve);
       const n = curveOrder(curve);
-      let candidates = decodeSignatureAny(signature, size);
-      // An Ethereum r‖s‖v signature: v must be 27/28 (or 0/1) and recover this very key.
+      // An Ethereum r‖s‖v signature: v must be 27/28 (or 0/1) and recover this very key. (A 65-byte
+      // string that fails this may still be a short DER signature: fall through.)
       if (spec.eth && curve === SECP256K1_OID && signature.length === 2 * size + 1) {
         const v = signature[2 * size];
         const recovery = v >= 27 ? v - 27 : v;
-        if (recovery > 1) return false;
-        const { digest, drbg } = nobleInput(spec, payload);
-        const inst = nobleEcdsa(curve, drbg.noble);
-        const recovered = Buffer.concat([Buffer.from([recovery]), signature.subarray(0, 2 * size)]);
-        try {
-          return inst?.verify(recovered, digest, publicPoint(publicDer(key)), { prehash: false, lowS: false, format: 'recovered' }) ?? false;
-        } catch {
-          return false;
+        if (recovery <= 1) {
+          const { digest, drbg } = nobleInput(spec, payload);
+          const inst = nobleEcdsa(curve, drbg.noble);
+          const recovered = Buffer.concat([Buffer.from([recovery]), signature.subarray(0, 2 * size)]);
+          try {
+            if (inst?.verify(recovered, digest, publicPoint(publicDer(key)), { prehash: false, lowS: false, format: 'recovered' })) return true;
+          } catch {
+            // not a valid r‖s‖v
+          }
         }
       }
-      candidates = candidates.filter((c) => c.r > 0n && c.r < n && c.s > 0n && c.s < n);
+      const candidates = decodeSignatureAny(signature, size).filter((c) => c.r > 0n && c.r < n && c.s > 0n && c.s < n);
       for (const rs of candidates) {
         let raw: Buffer;
         try {
