@@ -148,6 +148,11 @@ export class JwtAuthenticator {
     };
   }
 
+  /** Number of verified tokens held in the cache (tests, the benchmark). */
+  get cachedTokens(): number {
+    return this.cache.size;
+  }
+
   /**
    * The bearer-token credential; null when no token is sent and none is required (`jwt.required: false`).
    * Missing while required → 401/406; invalid → 401/617.
