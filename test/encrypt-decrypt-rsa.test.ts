@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { constants, createPrivateKey, createPublicKey, generateKeyPair, privateDecrypt, publicEncrypt, randomBytes, type KeyObject } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -205,7 +205,8 @@ describe('encrypt / decrypt with RSA keys', () => {
   }
 
   before(async () => {
-    w = await startTestWarden();
+    // Many calls with fsync'ed commits: keep the data dir in RAM when the host has /dev/shm.
+    w = await startTestWarden(existsSync('/dev/shm') ? { dataDir: mkdtempSync(path.join('/dev/shm', 'warden-rsa-enc-data-')) } : {});
     dir = mkdtempSync(path.join(tmpdir(), 'warden-rsa-enc-'));
     const pairs = await Promise.all(SIZES.map((bits) => generate('rsa', { modulusLength: bits })));
     for (const [i, bits] of SIZES.entries()) {

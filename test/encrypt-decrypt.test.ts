@@ -4,6 +4,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createCipheriv, createDecipheriv, randomBytes, type CipherGCMTypes } from 'node:crypto';
+import { existsSync, mkdtempSync } from 'node:fs';
+import path from 'node:path';
 import { CIPHERS, type SymmetricCipher } from '../src/crypto/ciphers/registry.ts';
 import { startTestWarden, type TestWarden } from './helpers/runtime.ts';
 
@@ -50,7 +52,8 @@ describe('encrypt / decrypt with symmetric keys', () => {
   }
 
   before(async () => {
-    w = await startTestWarden();
+    // Many calls with fsync'ed commits: keep the data dir in RAM when the host has /dev/shm.
+    w = await startTestWarden(existsSync('/dev/shm') ? { dataDir: mkdtempSync(path.join('/dev/shm', 'warden-enc-data-')) } : {});
     for (const [alg, sizes] of Object.entries(SIZES)) {
       for (const bytes of sizes) {
         const secret = randomBytes(bytes);

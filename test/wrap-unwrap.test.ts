@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { constants, createCipheriv, createDecipheriv, generateKeyPairSync, privateDecrypt, publicEncrypt, randomBytes, type KeyObject } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { implicitRejectionKey, privateExponentHash, unpadPkcs1Type2 } from '../src/crypto/ciphers/implicit-rejection.ts';
@@ -48,7 +48,8 @@ describe('wrap / unwrap', () => {
   }
 
   before(async () => {
-    w = await startTestWarden();
+    // Many calls with fsync'ed commits: keep the data dir in RAM when the host has /dev/shm.
+    w = await startTestWarden(existsSync('/dev/shm') ? { dataDir: mkdtempSync(path.join('/dev/shm', 'warden-wrap-data-')) } : {});
     dir = mkdtempSync(path.join(tmpdir(), 'warden-wrap-'));
     rsaKek = generateKeyPairSync('rsa', { modulusLength: 2048 });
     await km('/v1/key/import/plain', { label: 'kek', algorithm: 'AES', secretKey: b64(kek), attributes: { decrypt: false, sign: false, unwrap: true, wrap: true } });
