@@ -5,14 +5,14 @@
 // restart; roles and tenant claims; static PEM/JWK keys; approver endpoints ignore JWTs.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createPrivateKey, sign as cryptoSign, type KeyObject } from 'node:crypto';
+import { createPrivateKey, sign as cryptoSign, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Type } from '@sinclair/typebox';
-import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type JWK, type JWTPayload } from 'jose';
+import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 import type { LightMyRequestResponse } from 'fastify';
 import { buildApp } from '../src/server/app.ts';
 import type { RouteDef } from '../src/api/route.ts';
@@ -101,7 +101,7 @@ describe('JWT via a JWKS URL', () => {
     served = keys.map((k) => k.jwk);
     jwks = await jwksServer(() => served);
     attacker = await makeKey('RS256', 'attacker-1');
-    attackerNode = createPrivateKey({ key: (await exportJWK(attacker.privateKey)) as import('node:crypto').JsonWebKey, format: 'jwk' });
+    attackerNode = createPrivateKey({ key: (await exportJWK(attacker.privateKey)) as JsonWebKey, format: 'jwk' });
     attackerJwks = await jwksServer(() => [attacker.jwk]);
     w = await startTestWarden({
       env: {
@@ -180,11 +180,11 @@ describe('JWT via a JWKS URL', () => {
         rawJws({ alg: 'RS256', jwk: attacker.jwk }, validClaims(), (d) => cryptoSign('sha256', d, attackerNode))],
       ['x5c header', /header 'x5c'/, async () => rawJws({ alg: 'RS256', kid: 'rs-1', x5c: ['MIIB'] }, validClaims(), (d) => cryptoSign('sha256', d, attackerNode))],
       ['unknown crit extension', /unsupported token feature.*not recognized/, async () => {
-        const rs = createPrivateKey({ key: (await exportJWK(keys[0].privateKey)) as import('node:crypto').JsonWebKey, format: 'jwk' });
+        const rs = createPrivateKey({ key: (await exportJWK(keys[0].privateKey)) as JsonWebKey, format: 'jwk' });
         return rawJws({ alg: 'RS256', kid: 'rs-1', crit: ['urn:x-warden:unknown'], 'urn:x-warden:unknown': true }, validClaims(), (d) => cryptoSign('sha256', d, rs));
       }],
       ['algorithm outside the allow-list (RS512)', /'RS512' not allowed/, async () => {
-        const rs = createPrivateKey({ key: (await exportJWK(keys[0].privateKey)) as import('node:crypto').JsonWebKey, format: 'jwk' });
+        const rs = createPrivateKey({ key: (await exportJWK(keys[0].privateKey)) as JsonWebKey, format: 'jwk' });
         return rawJws({ alg: 'RS512', kid: 'rs-1' }, validClaims(), (d) => cryptoSign('sha512', d, rs));
       }],
     ];

@@ -206,7 +206,9 @@ describe('OcspChecker against misbehaving responders', () => {
   });
 
   it('answers good through a transparent proxy (the baseline for the cases below)', async () => {
-    const proxy = await fakeResponder(async (body, res) => res.end(await forward(body)));
+    const proxy = await fakeResponder(async (body, res) => {
+      res.end(await forward(body));
+    });
     try {
       assert.equal((await checker(proxy.url).query(leaf, issuer)).status, 'good');
     } finally {
