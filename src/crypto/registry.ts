@@ -4,11 +4,25 @@ import { WardenError } from '../server/errors.ts';
 import { dsa } from './families/dsa.ts';
 import { ec } from './families/ec.ts';
 import { ed } from './families/ed.ts';
+import { bls } from './families/bls.ts';
+import { lms } from './families/lms.ts';
+import { mlDsa44, mlDsa65, mlDsa87 } from './families/ml-dsa.ts';
+import { mlKem1024, mlKem512, mlKem768 } from './families/ml-kem.ts';
 import { rsa } from './families/rsa.ts';
+import { slhDsaFamilies } from './families/slh-dsa.ts';
+import { xmssSha256, xmssShake256 } from './families/xmss.ts';
 import { aes, camellia, chacha20, hmacSha256, tdea } from './families/symmetric.ts';
 import type { KeyFamily } from './families/types.ts';
 
-const FAMILIES: readonly KeyFamily[] = Object.freeze([rsa, ec, ed, dsa, aes, chacha20, camellia, tdea, hmacSha256]);
+const FAMILIES: readonly KeyFamily[] = Object.freeze([
+  rsa, ec, ed, dsa, aes, chacha20, camellia, tdea, hmacSha256,
+  mlDsa44, mlDsa65, mlDsa87,
+  ...slhDsaFamilies,
+  mlKem512, mlKem768, mlKem1024,
+  lms,
+  xmssSha256, xmssShake256,
+  bls,
+]);
 
 const byAlgorithm = new Map<string, KeyFamily>(FAMILIES.map((f) => [f.algorithm, f]));
 const byReported = new Map<string, KeyFamily>(FAMILIES.map((f) => [f.reportedAlgorithm, f]));

@@ -35,4 +35,9 @@ export interface KeyFamily {
    * implies (size/curve read from the key itself). Throws WardenError 407/625/603/600.
    */
   importMaterial(input: { privateKey?: Buffer; publicKey?: Buffer; secret?: Buffer }): { material: KeyMaterial; params: KeyParams };
+  /**
+   * Stateful hash-based signature keys (LMS/HSS, XMSS): how many one-time signatures a private key
+   * holds. The keystore keeps the next index sealed beside the key and never hands one out twice.
+   */
+  readonly stateful?: { capacity(material: KeyMaterial): number };
 }

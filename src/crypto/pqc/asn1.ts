@@ -115,3 +115,13 @@ export function decodeSeedChoice(inner: Buffer): { seed?: Buffer; expanded?: Buf
 }
 
 export const encodeSeed = (seed: Uint8Array): Buffer => encodeTlv(0x80, Buffer.from(seed));
+
+/** The content of one TLV with `tag` spanning all of `buf`, or null. */
+export function readTlvSafe(buf: Buffer, tag: number): Buffer | null {
+  try {
+    const t = readTlv(buf);
+    return t.tag === tag && t.end === buf.length ? Buffer.from(t.value) : null;
+  } catch {
+    return null;
+  }
+}

@@ -8,8 +8,8 @@ import { sha3_224, sha3_256, sha3_384, sha3_512, shake128_32, shake256_64 } from
 import type { CHash } from '@noble/hashes/utils.js';
 import { ml_dsa44, ml_dsa65, ml_dsa87 } from '@noble/post-quantum/ml-dsa.js';
 import * as slh from '@noble/post-quantum/slh-dsa.js';
-import { lmsPublicKey, lmsSign } from './lms.ts';
-import { xmssPublicKey, xmssSign } from './xmss.ts';
+import { hssVerify, lmsPublicKey, lmsSign } from './lms.ts';
+import { xmssPublicKey, xmssSign, xmssVerify } from './xmss.ts';
 
 export const ML_DSA = { '44': ml_dsa44, '65': ml_dsa65, '87': ml_dsa87 } as const;
 export type MlDsaLevel = keyof typeof ML_DSA;
@@ -68,7 +68,9 @@ export type Job =
   | { op: 'lms.publicKey'; privateKey: Uint8Array }
   | { op: 'lms.sign'; privateKey: Uint8Array; index: number; msg: Uint8Array }
   | { op: 'xmss.publicKey'; privateKey: Uint8Array }
-  | { op: 'xmss.sign'; privateKey: Uint8Array; index: number; msg: Uint8Array };
+  | { op: 'xmss.sign'; privateKey: Uint8Array; index: number; msg: Uint8Array }
+  | { op: 'lms.verify'; publicKey: Uint8Array; msg: Uint8Array; sig: Uint8Array }
+  | { op: 'xmss.verify'; publicKey: Uint8Array; msg: Uint8Array; sig: Uint8Array };
 
 export type JobResult = Uint8Array | boolean;
 
@@ -78,6 +80,28 @@ function prehashOf(name: string): CHash {
   return h;
 }
 
+/**
+ * M' of FIPS 204 §5.2/§5.4 and FIPS 205 §10.2/§10.2.2: 0 ‖ |ctx| ‖ ctx ‖ M (pure) or
+ * 1 ‖ |ctx| ‖ ctx ‖ OID(PH) ‖ PH(M) (pre-hash). Built here so every listed pre-hash works with every
+ * parameter set (noble's prehash() refuses hashes weaker than the set; FIPS 204 only recommends that).
+ */
+export function formatMessage(msg: Uint8Array, mode: MessageMode): Uint8Array {
+  if (mode.context.length > 255) throw new Error('context must be at most 255 bytes');
+  if (!mode.prehash) return concat(Uint8Array.of(0, mode.context.length), mode.context, msg);
+  const h = prehashOf(mode.prehash);
+  return concat(Uint8Array.of(1, mode.context.length), mode.context, h.oid as Uint8Array, h(msg));
+}
+
+function concat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
 /** Runs one job; throws a plain Error for bad inputs (the caller maps it to a wire error). */
 export function runJob(job: Job): JobResult {
   switch (job.op) {
@@ -85,29 +109,21 @@ export function runJob(job: Job): JobResult {
       const sk = mlDsaSecret(job.level, job.seed, job.secret);
       const alg = ML_DSA[job.level];
       if (job.mode.externalMu) return alg.internal.sign(job.msg, sk, { externalMu: true });
-      if (job.mode.prehash) return alg.prehash(prehashOf(job.mode.prehash)).sign(job.msg, sk, { context: job.mode.context });
-      return alg.sign(job.msg, sk, { context: job.mode.context });
+      return alg.internal.sign(formatMessage(job.msg, job.mode), sk);
     }
     case 'mldsa.verify': {
       const alg = ML_DSA[job.level];
       if (job.mode.externalMu) return alg.internal.verify(job.sig, job.msg, job.publicKey, { externalMu: true });
-      if (job.mode.prehash) return alg.prehash(prehashOf(job.mode.prehash)).verify(job.sig, job.msg, job.publicKey, { context: job.mode.context });
-      return alg.verify(job.sig, job.msg, job.publicKey, { context: job.mode.context });
+      return alg.internal.verify(job.sig, formatMessage(job.msg, job.mode), job.publicKey);
     }
     case 'slhdsa.keygen': {
       const { secretKey } = SLH_DSA[job.set].keygen(job.seed);
       return secretKey;
     }
-    case 'slhdsa.sign': {
-      const alg = SLH_DSA[job.set];
-      if (job.mode.prehash) return alg.prehash(prehashOf(job.mode.prehash)).sign(job.msg, job.secret, { context: job.mode.context });
-      return alg.sign(job.msg, job.secret, { context: job.mode.context });
-    }
-    case 'slhdsa.verify': {
-      const alg = SLH_DSA[job.set];
-      if (job.mode.prehash) return alg.prehash(prehashOf(job.mode.prehash)).verify(job.sig, job.msg, job.publicKey, { context: job.mode.context });
-      return alg.verify(job.sig, job.msg, job.publicKey, { context: job.mode.context });
-    }
+    case 'slhdsa.sign':
+      return SLH_DSA[job.set].internal.sign(formatMessage(job.msg, job.mode), job.secret);
+    case 'slhdsa.verify':
+      return SLH_DSA[job.set].internal.verify(job.sig, formatMessage(job.msg, job.mode), job.publicKey);
     case 'bls.sign': {
       const bls = bls12_381.longSignatures;
       return bls.Signature.toBytes(bls.sign(bls.hash(job.msg), job.secret));
@@ -124,5 +140,9 @@ export function runJob(job: Job): JobResult {
       return xmssPublicKey(job.privateKey);
     case 'xmss.sign':
       return xmssSign(job.privateKey, job.index, job.msg);
+    case 'lms.verify':
+      return hssVerify(job.publicKey, job.msg, job.sig);
+    case 'xmss.verify':
+      return xmssVerify(job.publicKey, job.msg, job.sig);
   }
 }

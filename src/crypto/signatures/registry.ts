@@ -9,6 +9,7 @@ import { doubleSha256, ecdsa, ecdsaDeterministic, ecdsaNone, keccak, sha3 } from
 import { eddsa } from './eddsa.ts';
 import { noneShaRsa, noneWithRsa, rsaPkcs1, rsaPss, rsaPssPrehashed } from './rsa.ts';
 import { schnorrBip340 } from './schnorr.ts';
+import { PQC_SIGNATURES } from '../pqc/signatures.ts';
 import type { SignOptions, SignatureAlgorithm, SignatureKey, VerifyOptions } from './types.ts';
 
 const { SHA1, SHA224, SHA256, SHA384, SHA512 } = HASHES;
@@ -34,7 +35,7 @@ const classic: readonly SignatureAlgorithm[] = [
   eddsa(),
 ];
 
-const MODULES: readonly (readonly SignatureAlgorithm[])[] = [classic];
+const MODULES: readonly (readonly SignatureAlgorithm[])[] = [classic, PQC_SIGNATURES];
 
 export const SIGNATURE_ALGORITHMS: readonly SignatureAlgorithm[] = Object.freeze(MODULES.flat());
 

@@ -7,7 +7,7 @@ import type { KeyMaterial } from '../families/types.ts';
 /** `signatureType` of spec §4.1: the algorithm's natural encoding, fixed-width r‖s, or Ethereum r‖s‖v. */
 export type SignatureType = 'DER' | 'RAW' | 'ETH';
 
-export type SignatureScheme = 'RSA_PKCS1' | 'RSA_PSS' | 'ECDSA' | 'DSA' | 'EDDSA' | 'SCHNORR';
+export type SignatureScheme = 'RSA_PKCS1' | 'RSA_PSS' | 'ECDSA' | 'DSA' | 'EDDSA' | 'SCHNORR' | 'ML_DSA' | 'SLH_DSA' | 'BLS' | 'LMS' | 'XMSS';
 
 /** The key a signature runs on: reported algorithm, curve/size and the opened material. */
 export interface SignatureKey {
@@ -24,11 +24,17 @@ export interface SignOptions {
   /** BIP-340/341 tweaks (see docs/decisions.md "Signatures"). */
   taprootTweakData?: Buffer;
   merkleRootData?: Buffer;
+  /** ML-DSA / SLH-DSA context string (FIPS 204 §5.2, FIPS 205 §10.2), at most 255 bytes. */
+  context?: Buffer;
+  /** Stateful schemes (LMS, XMSS): the one-time index the keystore reserved and sealed for this signature. */
+  stateIndex?: number;
 }
 
 export interface VerifyOptions {
   taprootTweakData?: Buffer;
   merkleRootData?: Buffer;
+  /** ML-DSA / SLH-DSA context string. */
+  context?: Buffer;
 }
 
 export interface SignatureAlgorithm {
@@ -49,6 +55,10 @@ export interface SignatureAlgorithm {
   /** signatureType values the algorithm accepts (DER is always one of them). */
   readonly signatureTypes: readonly SignatureType[];
   readonly summary: string;
+  /** Takes a `context` string (ML-DSA, SLH-DSA). */
+  readonly context?: boolean;
+  /** Needs a one-time index from the keystore (LMS, XMSS): sign through KeyStore.useStateful. */
+  readonly stateful?: boolean;
   /** Signs; throws WardenError 612 (payload), 607 (key/curve), 600 (options). */
   sign(key: SignatureKey, payload: Buffer, opts: SignOptions): Promise<Buffer>;
   /** Verifies; a malformed or wrong signature is `false`, never an error. Throws only for payload/key errors. */
