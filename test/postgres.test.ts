@@ -300,6 +300,8 @@ describe('PostgreSQL store', { skip }, () => {
       w.call('GET', '/v1/key'),
       w.call('POST', '/v1/key', EC_KEY(`outage-${randomBytes(4).toString('hex')}`)),
       w.call('GET', '/v1/keystore/statistics', undefined, 'serviceToken'),
+      // The readiness probe docs/deployment.md recommends.
+      w.call('GET', '/v1/hsm/log?limit=1', undefined, 'serviceToken'),
     ];
 
     it('answers 503 res.error.service.unavailable while the link is cut, and recovers by itself', async () => {
@@ -311,6 +313,7 @@ describe('PostgreSQL store', { skip }, () => {
       proxy.setMode('pass');
       const back = await w.call('POST', '/v1/key/attributes', { label: 'outage-ec' });
       assert.equal(back.statusCode, 200, back.body);
+      assert.equal((await w.call('GET', '/v1/hsm/log?limit=1', undefined, 'serviceToken')).statusCode, 200);
     });
 
     it('answers 503 within the timeouts while the database hangs, and recovers by itself', async () => {
