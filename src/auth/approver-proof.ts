@@ -208,7 +208,10 @@ export function verifyApproverProof(input: ApproverProofInput, opts: ApproverPro
 export class ApproverProofVerifier {
   private readonly opts: ApproverProofOptions;
 
-  constructor(general: Config['general'], now?: () => number) {
+  constructor(
+    general: Pick<Config['general'], 'maxTimestampDiffApprovalClient' | 'maxFutureTimestampDiffApprovalClient' | 'allowedTimestampSigningCertificates'>,
+    now?: () => number,
+  ) {
     this.opts = {
       maxPastSeconds: general.maxTimestampDiffApprovalClient,
       maxFutureSeconds: general.maxFutureTimestampDiffApprovalClient,
