@@ -42,6 +42,23 @@ export interface KeyInfo extends KeyParams {
   /** Keys Warden creates for itself (attestation, timestamps); never usable or deletable through the API. */
   system: boolean;
   useCount: number;
+  /** Derivation data and address format (issue 5); absent for plain keys. Sealed with the key (AAD). */
+  ext?: KeyExtension | null;
+  /** Stateful keys (LMS, XMSS): one-time signatures left; set by describe(). */
+  remainingSignatures?: number | null;
+}
+
+/** BIP-32 / SLIP-0010 data of a derivable key (spec §2.4 derivedAttributes) and its SKA address format (§2.6). */
+export interface KeyExtension {
+  derivation?: {
+    /** Chain code, 64 upper-case hex characters (reported as derivationValue). */
+    chainCode: string;
+    depth: number;
+    parentFingerprint: number;
+    index: number;
+  };
+  /** `addressFormat.format` of an SKA key: BTC, ETH, XLM, XRP or IOTA. */
+  addressFormat?: string;
 }
 
 export type Password = string | null;
@@ -59,6 +76,7 @@ export interface NewKey {
   certificate?: Buffer | null;
   policy?: unknown;
   system?: boolean;
+  ext?: KeyExtension | null;
 }
 
 /** A key opened for one operation: metadata re-verified against the seal, material in memory. */
@@ -107,6 +125,17 @@ export interface KeyStore {
    */
   use<T>(label: string, password: Password, usage: KeyUsage, fn: (key: OpenedKey) => Promise<T> | T, opts?: UseOptions): Promise<T>;
   statistics(): Promise<KeyStoreStatistics>;
+  /**
+   * Signs with a stateful key (LMS, XMSS): like use(label, password, 'sign', …), and before `fn` runs
+   * the next one-time index is reserved and durably re-sealed, so no index is ever handed out twice
+   * (crash, restart or concurrent requests). An exhausted key is refused (614).
+   */
+  useStateful<T>(label: string, password: Password, fn: (key: OpenedKey, index: number) => Promise<T>, opts?: UseOptions): Promise<T>;
+  /**
+   * Persists the child `masterLabel/path` of a derivable (BIP-32 / SLIP-0010) key: it inherits the
+   * master's password and policy; attributes default to the master's (spec §3.8).
+   */
+  deriveKey(masterLabel: string, password: Password, path: string, attributes: KeyAttributes | null): Promise<KeyInfo>;
 
   putDataObject(obj: Omit<DataObject, 'createTime'>): Promise<DataObject>;
   getDataObject(name: string): Promise<DataObject>;

@@ -23,6 +23,10 @@ export interface KeysTable {
   system: number;
   sealed: Buffer | null;
   use_count: number;
+  /** Stateful keys (LMS, XMSS): the next one-time index, sealed under the master key (issue 5). */
+  state?: Buffer | null;
+  /** JSON KeyExtension: derivation chain code, address format (issue 5); bound into the seal's AAD. */
+  ext?: string | null;
 }
 
 export interface DataObjectsTable {

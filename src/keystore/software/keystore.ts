@@ -18,6 +18,10 @@ import type { Kysely } from 'kysely';
 import type { MasterKey } from './master-key.ts';
 import { SealError, canonical, seal, unseal } from './seal.ts';
 import { LruCache } from './lru.ts';
+import { formatPath, parsePath } from '../../crypto/derivation/hd.ts';
+import { deriveMaterial } from '../../crypto/derivation/keys.ts';
+import { familyOfStored } from '../../crypto/registry.ts';
+import type { KeyAttributes, KeyExtension } from '../interface.ts';
 
 interface SealedPayload {
   pk?: string;
@@ -30,6 +34,8 @@ interface Opened {
   info: KeyInfo;
   material: KeyMaterial;
   pw: SealedPayload['pw'];
+  /** Derived on the fly from a master key (spec §2.7); it has no row of its own. */
+  temporary?: boolean;
 }
 
 const isoSeconds = (d = new Date()) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -63,15 +69,19 @@ export function keyAad(info: KeyInfo): string {
     publicKey: info.publicKey,
     policy: info.policy ?? null,
     system: info.system,
+    // Issue 5: derivation data / address format; undefined (left out of the AAD) for plain keys.
+    ext: info.ext ?? undefined,
   });
 }
 
 function rowToInfo(row: KeyRow): KeyInfo {
   let attributes: KeyInfo['attributes'];
   let policy: unknown;
+  let ext: KeyExtension | undefined;
   try {
     attributes = JSON.parse(row.attributes);
     policy = row.policy === null ? null : JSON.parse(row.policy);
+    ext = row.ext ? (JSON.parse(row.ext) as KeyExtension) : undefined;
   } catch {
     throw new WardenError(701, `Key '${row.label}' failed its integrity check: its stored metadata is not valid`);
   }
@@ -91,6 +101,7 @@ function rowToInfo(row: KeyRow): KeyInfo {
     policy,
     system: Number(row.system) === 1,
     useCount: Number(row.use_count),
+    ...(ext ? { ext } : {}),
   };
 }
 
@@ -112,6 +123,7 @@ function infoToRow(info: KeyInfo, sealed: Buffer): KeyRow {
     system: info.system ? 1 : 0,
     sealed,
     use_count: info.useCount,
+    ext: info.ext ? JSON.stringify(info.ext) : null,
   };
 }
 
@@ -165,6 +177,7 @@ export class SoftwareKeyStore implements KeyStore {
       policy: key.policy ?? null,
       system: key.system ?? false,
       useCount: 0,
+      ...(key.ext ? { ext: key.ext } : {}),
     };
     const payload: SealedPayload = {
       pk: material.privateKey?.toString('base64'),
@@ -172,7 +185,10 @@ export class SoftwareKeyStore implements KeyStore {
       pw: key.password ? passwordVerifier(key.password) : null,
     };
     const sealed = seal(this.master.sealKey, Buffer.from(JSON.stringify(payload)), keyAad(info));
-    if (!(await this.keys.insert(infoToRow(info, sealed)))) throw errors.keyExists(key.label);
+    const row = infoToRow(info, sealed);
+    // Stateful keys start at index 0, sealed in the same insert: a key never exists without its state.
+    if (key.family.stateful && material.privateKey) row.state = sealState(this.master, info, 0);
+    if (!(await this.keys.insert(row))) throw errors.keyExists(key.label);
     return info;
   }
 
@@ -188,6 +204,8 @@ export class SoftwareKeyStore implements KeyStore {
   /** Reads, unseals and password-checks one key. Every path that trusts a key goes through here. */
   private async open(label: string, password: Password): Promise<Opened> {
     const row = await this.keys.get(label);
+    // Spec §2.7: `master/44'/0'` names a key derived on the fly when no persisted key has that label.
+    if (!row && label.includes('/')) return this.openDerived(label, password);
     if (!row) throw errors.keyNotFound(label);
     const sealed = row.sealed ? Buffer.from(row.sealed) : null;
     if (!sealed) throw new WardenError(701, `Key '${label}' failed its integrity check: its sealed record is missing`);
@@ -222,7 +240,11 @@ export class SoftwareKeyStore implements KeyStore {
   }
 
   async describe(label: string, password: Password): Promise<KeyInfo> {
-    return (await this.open(label, password)).info;
+    const { info, material } = await this.open(label, password);
+    const stateful = familyOfStored(info.algorithm).stateful;
+    if (!stateful || !material.privateKey) return info;
+    const next = await this.readState(info);
+    return { ...info, remainingSignatures: Math.max(0, stateful.capacity(material) - next) };
   }
 
   async delete(label: string, password: Password, opts: { force?: boolean } = {}): Promise<void> {
@@ -237,6 +259,7 @@ export class SoftwareKeyStore implements KeyStore {
 
   async changePassword(label: string, oldPassword: Password, newPassword: Password): Promise<void> {
     const opened = await this.open(label, oldPassword);
+    if (opened.temporary) throw errors.forbidden(`'${label}' is derived on the fly; its password is the master key's`);
     if (opened.info.system) throw errors.forbidden(`Key '${label}' is a system key of this Warden`);
     if (!opened.info.attributes.modifiable) throw errors.forbidden(`Key '${label}' is not modifiable`);
     if (opened.info.keyClass === 'public') throw errors.forbidden(`Key '${label}' is a public key and has no password`);
@@ -257,6 +280,7 @@ export class SoftwareKeyStore implements KeyStore {
       if (info.policy) throw errors.forbidden(`Key '${label}' has a policy and can never be exported`);
       if (!info.attributes.extractable) throw errors.forbidden(`Key '${label}' is not extractable`);
       if (info.attributes.sensitive) throw errors.forbidden(`Key '${label}' is sensitive; only non-sensitive keys can be exported in plain`);
+      if (familyOfStored(info.algorithm).stateful) throw errors.forbidden(`Key '${label}' is a stateful hash-based key: a copy outside the keystore could reuse one-time indices`);
     }
     return { privateKey: material.privateKey, publicKey: material.publicKey, secret: material.secret };
   }
@@ -287,6 +311,7 @@ export class SoftwareKeyStore implements KeyStore {
     }
     // Keys with a policy are never extractable (spec §2.5), whatever their attributes say.
     if (usage === 'extract' && info.policy) throw errors.forbidden(`Key '${label}' has a policy and can never leave the keystore`);
+    if (usage === 'extract' && familyOfStored(info.algorithm).stateful) throw errors.forbidden(`Key '${label}' is a stateful hash-based key and never leaves the keystore`);
     await this.gateUse(info, usage, opts.authorization);
     const result = await fn({ info, material });
     await this.keys.incrementUse(label);
@@ -318,7 +343,9 @@ export class SoftwareKeyStore implements KeyStore {
       } catch {
         throw new WardenError(701, `Key '${row.label}' failed its integrity check; rotation aborted, nothing changed`);
       }
-      await keys.update(row.label, { sealed: seal(to.sealKey, plain, aad) });
+      const patch: Partial<KeyRow> = { sealed: seal(to.sealKey, plain, aad) };
+      if (row.state) patch.state = sealState(to, info, openState(from, info, Buffer.from(row.state)));
+      await keys.update(row.label, patch);
       k++;
     }
     let d = 0;
@@ -467,6 +494,128 @@ export class SoftwareKeyStore implements KeyStore {
 
   setClock(now: () => number): void {
     this.now = now;
+  }
+
+  // --- Derivation and stateful signatures (issue 5, docs/algorithms.md) ----------------------------
+
+  /**
+   * A temporary derived key `master/path` (spec §2.7): the master is opened with the given password
+   * (the derived key's password is the master's) and must allow derivation; the child inherits its
+   * attributes, policy and system flag. Nothing is stored.
+   */
+  private async openDerived(label: string, password: Password): Promise<Opened> {
+    const slash = label.indexOf('/');
+    const masterLabel = label.slice(0, slash);
+    const master = await this.open(masterLabel, password);
+    const child = deriveMaterial(master.info, master.material, masterLabel, label.slice(slash + 1));
+    const info: KeyInfo = {
+      ...master.info,
+      label,
+      publicKey: child.material.publicKey ?? null,
+      certificate: null,
+      useCount: 0,
+      ext: child.ext,
+    };
+    return { info, material: child.material, pw: master.pw, temporary: true };
+  }
+
+  async deriveKey(masterLabel: string, password: Password, path: string, attributes: KeyAttributes | null): Promise<KeyInfo> {
+    const master = await this.open(masterLabel, password);
+    if (master.info.system) throw errors.forbidden(`Key '${masterLabel}' is a system key of this Warden`);
+    // The label spells hardened indices with ' whatever the request used (h, H), so one key has one name.
+    const normalized = formatPath(parsePath(path));
+    const label = `${masterLabel}/${normalized}`;
+    const child = deriveMaterial(master.info, master.material, masterLabel, normalized);
+    const inherited = master.info.attributes;
+    // Spec §3.8: modifiable cannot be true when the master is not; derivation flags follow the master.
+    if (attributes?.modifiable && !inherited.modifiable) throw new WardenError(606, `modifiable cannot be true: master key '${masterLabel}' is not modifiable`);
+    const attrs: KeyAttributes = attributes ? { ...attributes, bip32: inherited.bip32, slip10: inherited.slip10, alwaysSensitive: false, neverExtractable: false } : { ...inherited };
+    const info: KeyInfo = {
+      ...master.info,
+      label,
+      id: null,
+      creation: 'generated',
+      createTime: isoSeconds(),
+      attributes: attrs,
+      publicKey: child.material.publicKey ?? null,
+      certificate: null,
+      useCount: 0,
+      ext: child.ext,
+    };
+    // Sealed with the master's password verifier and policy: the derived key inherits both (spec §2.7, §3.8).
+    const payload: SealedPayload = { pk: child.material.privateKey?.toString('base64'), pw: master.pw };
+    const sealed = seal(this.master.sealKey, Buffer.from(JSON.stringify(payload)), keyAad(info));
+    if (!(await this.keys.insert(infoToRow(info, sealed)))) throw errors.keyExists(label);
+    return info;
+  }
+
+  async useStateful<T>(label: string, password: Password, fn: (key: OpenedKey, index: number) => Promise<T>, opts: UseOptions = {}): Promise<T> {
+    return this.use(label, password, 'sign', async (key) => {
+      const stateful = familyOfStored(key.info.algorithm).stateful;
+      if (!stateful) throw new WardenError(607, `Key '${label}' is a ${key.info.algorithm} key, not a stateful hash-based key`);
+      if (!key.material.privateKey) throw new WardenError(613, `Key '${label}' holds only a public key: it can verify but not sign`);
+      // The index is durably reserved (committed) before the signature is computed, so a crash at any
+      // point can only skip an index, never hand one out twice.
+      const index = await this.reserveIndex(key.info, stateful.capacity(key.material));
+      return fn(key, index);
+    }, opts);
+  }
+
+  private async readState(info: KeyInfo): Promise<number> {
+    const row = await this.db.selectFrom('keys').select('state').where('label', '=', info.label).executeTakeFirst();
+    if (!row?.state) throw new WardenError(701, `Key '${info.label}' failed its integrity check: its one-time signature state is missing`);
+    return openState(this.master, info, Buffer.from(row.state));
+  }
+
+  /** Per-key queue of reservations in this process (other nodes are kept out by the compare-and-set). */
+  private readonly reservations = new Map<string, Promise<unknown>>();
+
+  private reserveIndex(info: KeyInfo, capacity: number): Promise<number> {
+    const previous = this.reservations.get(info.label) ?? Promise.resolve();
+    const run = previous.catch(() => undefined).then(() => this.reserveNow(info, capacity));
+    this.reservations.set(info.label, run);
+    void run.finally(() => {
+      if (this.reservations.get(info.label) === run) this.reservations.delete(info.label);
+    }).catch(() => undefined);
+    return run;
+  }
+
+  private async reserveNow(info: KeyInfo, capacity: number): Promise<number> {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const row = await this.db.selectFrom('keys').select('state').where('label', '=', info.label).executeTakeFirst();
+      if (!row?.state) throw new WardenError(701, `Key '${info.label}' failed its integrity check: its one-time signature state is missing`);
+      const current = Buffer.from(row.state);
+      const next = openState(this.master, info, current);
+      if (next >= capacity) throw errors.forbidden(`Key '${info.label}' is exhausted: all ${capacity} one-time signatures have been used`);
+      // Compare-and-set: one committed UPDATE (synchronous=FULL on SQLite) moves the sealed state on.
+      const r = await this.db
+        .updateTable('keys')
+        .set({ state: sealState(this.master, info, next + 1) })
+        .where('label', '=', info.label)
+        .where('state', '=', current)
+        .executeTakeFirst();
+      if (Number(r.numUpdatedRows) === 1) return next;
+    }
+    throw new WardenError(701, `Key '${info.label}': could not reserve a one-time index (too much contention)`);
+  }
+}
+
+/** AAD of a stateful key's sealed state: bound to the key's immutable identity, not to its policy. */
+function stateAad(info: KeyInfo): string {
+  return canonical({ v: 1, kind: 'keyState', label: info.label, createTime: info.createTime, publicKey: info.publicKey });
+}
+
+function sealState(master: MasterKey, info: KeyInfo, next: number): Buffer {
+  return seal(master.sealKey, Buffer.from(JSON.stringify({ next })), stateAad(info));
+}
+
+function openState(master: MasterKey, info: KeyInfo, sealed: Buffer): number {
+  try {
+    const { next } = JSON.parse(unseal(master.sealKey, sealed, stateAad(info)).toString('utf8')) as { next: unknown };
+    if (typeof next !== 'number' || !Number.isInteger(next) || next < 0) throw new SyntaxError('bad index');
+    return next;
+  } catch {
+    throw new WardenError(701, `Key '${info.label}' failed its integrity check: its one-time signature state does not open`);
   }
 }
 

@@ -70,5 +70,13 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         }
       },
     },
+    // Issue 5: the sealed next one-time index of stateful keys (LMS, XMSS) and the key extension
+    // (derivation chain code, address format). Both nullable: existing keys are unaffected.
+    '004_key_state_and_extension': {
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable('keys').addColumn('state', sql.raw(blob)).execute();
+        await db.schema.alterTable('keys').addColumn('ext', 'text').execute();
+      },
+    },
   };
 }
