@@ -248,10 +248,10 @@ describe('wrap / unwrap', () => {
       assert.equal(r.statusCode, 201, r.body);
     });
 
-    it('label taken → 400/608; a policy → 400/611; ML-KEM methods → 400/501; unknown key → 404/650; wrong role → 401/631', async () => {
+    it('label taken → 400/608; a policy on an unwrapped secret key → 400/606; ML-KEM methods → 400/501; unknown key → 404/650; wrong role → 401/631', async () => {
       const wrapped = unb64((await wrap('aes-target', 'kek', 'AES_WRAP')).json().wrappedKey);
       expectError(await unwrap(wrapped, 'aes-target', 'kek', 'AES_WRAP'), 400, 608);
-      expectError(await unwrap(wrapped, 'with-policy', 'kek', 'AES_WRAP', { policy: { ruleUse: null, ruleBlock: null, ruleUnblock: null, ruleModify: null } }), 400, 611);
+      expectError(await unwrap(wrapped, 'with-policy', 'kek', 'AES_WRAP', { policy: { ruleUse: null, ruleBlock: null, ruleUnblock: null, ruleModify: null } }), 400, 606);
       expectError(await unwrap(wrapped, 'bad/label', 'kek', 'AES_WRAP'), 400, 610);
       for (const m of ['ML-KEM-512', 'ML-KEM-768', 'ML-KEM-1024', 'AES_WRAP_XYZ']) {
         expectError(await wrap('aes-target', 'kek', m), 400, 501);

@@ -3,6 +3,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { CIPHERS, cipherFor, tagBitsFor } from '../crypto/ciphers/registry.ts';
 import { decryptWith, encryptWith } from '../crypto/ciphers/operations.ts';
+import { syncAuthorization } from '../workflow/signed-approvals.ts';
 import type { RouteGroup } from './route.ts';
 import { Base64, PasswordSchema, decodeB64, errorResponses, passwordOf } from './wire.ts';
 
@@ -108,7 +109,9 @@ export const encryptDecryptRoutes: RouteGroup = () => [
       const data = decodeB64('encryptedPayload', r.encryptedPayload);
       const iv = optional('initializationVector', r.initializationVector);
       const aad = optional('additionalAuthenticationData', r.additionalAuthenticationData);
-      const payload = await s.keystore.use(r.decryptKeyName, passwordOf(r.keyPassword), 'decrypt', (key) => decryptWith(cipher, key, data, { iv, aad, tagBits }));
+      // Keys with a policy: the keystore checks signedApprovals against the key's ruleUse (docs/workflow.md).
+      const authorization = syncAuthorization('decrypt', data, { cipherAlgorithm: cipher.name }, r.signedApprovals);
+      const payload = await s.keystore.use(r.decryptKeyName, passwordOf(r.keyPassword), 'decrypt', (key) => decryptWith(cipher, key, data, { iv, aad, tagBits }), { authorization });
       return { payload: payload.toString('base64') };
     },
   },

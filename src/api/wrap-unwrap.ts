@@ -6,6 +6,9 @@ import { KEY_ALGORITHMS } from '../crypto/registry.ts';
 import { WRAP_METHODS, wrapMethodFor, type WrapMethod } from '../crypto/wrapping/registry.ts';
 import { checkWrappingKey, unwrapBytes, unwrappedFamily, wrapBytes, wrappableBytes } from '../crypto/wrapping/wrap.ts';
 import { WardenError } from '../server/errors.ts';
+import { policyForNewKey } from '../workflow/key-policy.ts';
+import { PolicySchema } from '../workflow/policy.ts';
+import { syncAuthorization } from '../workflow/signed-approvals.ts';
 import { signedAttributes } from './key-view.ts';
 import type { RouteGroup } from './route.ts';
 import { Base64, LabelSchema, PasswordSchema, checkLabel, decodeB64, errorResponses, passwordOf, resolveAttributes, type AttributesRequest } from './wire.ts';
@@ -55,7 +58,7 @@ const UnwrapBody = Type.Object(
       wrapMethod: WrapMethodSchema,
       algorithm: SymmetricAlgorithm,
       signedApprovals: Type.Optional(Type.Union([Type.Array(Type.String({ maxLength: 65536 }), { maxItems: 256 }), Type.Null()])),
-      policy: Type.Optional(Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()], { description: 'SKA policy of the new key' })),
+      policy: Type.Optional(PolicySchema),
       metaData: Type.Optional(Type.Union([Type.String(), Type.Null()])),
       metaDataSignature: Type.Optional(Type.Union([Type.String(), Type.Null()])),
     }),
@@ -116,19 +119,19 @@ export const wrapUnwrapRoutes: RouteGroup = () => [
       const r = (req.body as Static<typeof UnwrapBody>).unwrapKeyRequest;
       req.auditLabel = r.label;
       checkLabel(r.label);
-      if (r.policy !== undefined && r.policy !== null) {
-        throw new WardenError(611, 'Keys with a policy (smart key attributes) are not supported by this Warden build');
-      }
       const method = wrapMethodFor(r.wrapMethod);
       const wrapped = decodeB64('wrappedKey', r.wrappedKey);
       unwrappedFamily(method, 16, r.algorithm); // a wrong `algorithm` is a request error (600), found before any key is used
       if (await s.keystore.peek(r.label)) throw new WardenError(608, `Key '${r.label}' already exists`);
-      const bytes = await s.keystore.use(r.unwrapKeyName, passwordOf(r.unwrapKeyPassword), 'unwrap', (key) => unwrapBytes(method, key, wrapped));
+      // Keys with a policy: the unwrapping key's ruleUse is checked by the keystore (signedApprovals, docs/workflow.md).
+      const authorization = syncAuthorization('unwrap', wrapped, { wrapMethod: method.name, label: r.label }, r.signedApprovals);
+      const bytes = await s.keystore.use(r.unwrapKeyName, passwordOf(r.unwrapKeyPassword), 'unwrap', (key) => unwrapBytes(method, key, wrapped), { authorization });
       try {
         const { family, imported } = importUnwrapped(method, r.algorithm, bytes);
         const attributes = resolveAttributes(r.attributes as AttributesRequest, { generated: false, symmetric: family.symmetric, algorithm: family.algorithm });
+        const policy = await policyForNewKey({ policy: r.policy }, { symmetric: family.symmetric, extractable: attributes.extractable });
         const info = await s.keystore.create({
-          label: r.label, family, params: imported.params, attributes, material: imported.material, password: null, creation: 'imported',
+          label: r.label, family, params: imported.params, attributes, material: imported.material, password: null, creation: 'imported', policy,
         });
         reply.code(201);
         return signedAttributes(info, s);
