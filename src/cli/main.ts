@@ -1,9 +1,10 @@
-// The `warden` command: serve, keystore rotate-master-key, audit verify, apikey hash.
+// The `warden` command: serve, keystore rotate-master-key, audit verify, apikey create, apikey-hash.
 // Output for people goes to stdout/stderr here (the one place besides pino that may print).
 import { createHash } from 'node:crypto';
 import { Command } from 'commander';
 import { ConfigError, loadConfig } from '../config/load.ts';
-import type { Config } from '../config/schema.ts';
+import { ROLE_NAMES, type Config } from '../config/schema.ts';
+import { apiKeyHash, newApiKey } from '../auth/api-key-file.ts';
 import { createLogger, openRuntime, startServer, VERSION } from '../server/boot.ts';
 import { rotateMasterKey } from '../keystore/software/rotate.ts';
 
@@ -46,7 +47,7 @@ program
       for (const [role, keys] of Object.entries(runtime.newApiKeys.keys)) out(`  ${role.padEnd(28)} ${keys[0]}`);
       out('');
     }
-    app.log.info({ url: `http://${cfg.server.host}:${cfg.server.port}`, config: cfg.source, dataDir: cfg.dataDir }, `Warden ${VERSION} started`);
+    app.log.info({ url: `${cfg.tls.enabled ? 'https' : 'http'}://${cfg.server.host}:${cfg.server.port}`, config: cfg.source, dataDir: cfg.dataDir }, `Warden ${VERSION} started`);
     let closing = false;
     const shutdown = (signal: string) => {
       if (closing) return;
@@ -122,6 +123,23 @@ program
   .argument('<key>')
   .action((key: string) => {
     out(`sha256:${createHash('sha256').update(key, 'utf8').digest('hex')}`);
+  });
+
+const apikey = program.command('apikey').description('API keys (X-API-KEY, one list per role)');
+apikey
+  .command('create')
+  .description('print a new random key for a role and the sha256:<hex> line for the config file')
+  .requiredOption('-r, --role <role>', `one of ${ROLE_NAMES.join(', ')}`)
+  .action((opts: { role: string }) => {
+    const role = ROLE_NAMES.find((r) => r === opts.role);
+    if (!role) return fail(`--role must be one of ${ROLE_NAMES.join(', ')}`);
+    const key = newApiKey(role);
+    out(`New ${role} key (shown once; give it to the client as X-API-KEY):`);
+    out(`  ${key}`);
+    out('Add its hash to the config, keeping the old key listed until every client has switched (docs/authentication.md):');
+    out('  apiAuthentication:');
+    out(`    ${role}:`);
+    out(`      - ${apiKeyHash(key)}`);
   });
 
 await program.parseAsync(process.argv);
