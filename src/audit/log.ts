@@ -30,6 +30,8 @@ const HEAD = 'audit_head';
  * read-head / insert / write-head sequence is serialised in the database, not in-process.
  */
 const APPEND_LOCK = sql.raw(lockId('audit-append'));
+/** Entries per append transaction at most (11 bound parameters each; far below SQLite's limit). */
+const MAX_BATCH = 200;
 
 /**
  * The head is `seq:mac:tag` with tag = HMAC(auditKey, "head" ‖ seq ‖ mac). Without the tag anyone able
@@ -96,7 +98,9 @@ export async function resealAuditKey(meta: MetaRepository, from: MasterKey, to: 
 }
 
 export class AuditLog {
-  private tail: Promise<unknown> = Promise.resolve();
+  /** Entries waiting for the next write, and the write in progress (null when idle). */
+  private queue: Array<{ entry: AuditEntry; resolve: (seq: number) => void; reject: (e: unknown) => void }> = [];
+  private writing: Promise<void> | null = null;
 
   constructor(
     private readonly store: Store,
@@ -104,17 +108,38 @@ export class AuditLog {
   ) {}
 
   /**
-   * Appends one entry; appends are serialised so the chain has one order (in-process by the tail
-   * promise, across nodes by a transaction-scoped advisory lock on PostgreSQL; SQLite is one node).
-   * Rejects if the write fails.
+   * Appends one entry and resolves with its sequence number once it is committed; rejects if the write
+   * fails. Appends are serialised so the chain has one order: in-process by one writer at a time, across
+   * nodes by a transaction-scoped advisory lock on PostgreSQL (SQLite serves one node). Entries that
+   * arrive while a write is in progress go into the next transaction together (group commit), so the
+   * one lock and one commit are paid per batch, not per call.
    */
   append(entry: AuditEntry): Promise<number> {
-    const run = this.tail.then(() => this.write(entry));
-    this.tail = run.catch(() => undefined);
-    return run;
+    return new Promise<number>((resolve, reject) => {
+      this.queue.push({ entry, resolve, reject });
+      this.writing ??= this.drain();
+    });
   }
 
-  private async write(entry: AuditEntry): Promise<number> {
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, MAX_BATCH);
+      try {
+        const seqs = await this.write(batch.map((b) => b.entry));
+        batch.forEach((b, i) => b.resolve(seqs[i] as number));
+      } catch (e) {
+        batch.forEach((b) => b.reject(e));
+      }
+    }
+    this.writing = null;
+  }
+
+  /** Waits for the write in progress (reads after an append see it). */
+  private async settled(): Promise<void> {
+    await this.writing;
+  }
+
+  private async write(entries: AuditEntry[]): Promise<number[]> {
     return this.store.db.transaction().execute(async (trx) => {
       // First statement of the transaction: under READ COMMITTED the head read below then sees the
       // previous holder's commit. Released at commit or rollback, so a dead node never holds it.
@@ -123,40 +148,47 @@ export class AuditLog {
       const head = parseHead(this.key, await meta.get(HEAD));
       // Extending a chain whose head was rewritten would launder the change: refuse (the call gets 703).
       if (!head.valid) throw new Error('the audit log head failed its integrity check; run `warden audit verify`');
-      const prevMac = head.mac;
-      const seq = head.seq + 1;
-      const row = {
-        seq,
-        time: new Date().toISOString(),
-        request_id: storable(entry.requestId),
-        principal: storable(entry.principal),
-        method: storable(entry.method),
-        route: storable(entry.route),
-        action: storable(entry.action) ?? '',
-        key_label: storable(entry.keyLabel),
-        outcome: storable(entry.outcome) ?? '',
-        details: entry.details ? JSON.stringify(entry.details) : null,
-      };
-      const mac = entryMac(this.key, prevMac, row);
-      await trx.insertInto('audit_log').values({ ...row, mac }).execute();
-      await meta.set(HEAD, `${seq}:${mac}:${headTag(this.key, seq, mac)}`);
-      return seq;
+      let prevMac = head.mac;
+      let seq = head.seq;
+      const rows: AuditRow[] = [];
+      const time = new Date().toISOString();
+      for (const entry of entries) {
+        seq += 1;
+        const row = {
+          seq,
+          time,
+          request_id: storable(entry.requestId),
+          principal: storable(entry.principal),
+          method: storable(entry.method),
+          route: storable(entry.route),
+          action: storable(entry.action) ?? '',
+          key_label: storable(entry.keyLabel),
+          outcome: storable(entry.outcome) ?? '',
+          details: entry.details ? JSON.stringify(entry.details) : null,
+        };
+        const mac = entryMac(this.key, prevMac, row);
+        rows.push({ ...row, mac });
+        prevMac = mac;
+      }
+      await trx.insertInto('audit_log').values(rows).execute();
+      await meta.set(HEAD, `${seq}:${prevMac}:${headTag(this.key, seq, prevMac)}`);
+      return rows.map((r) => r.seq);
     });
   }
 
   async query(q: AuditQuery): Promise<AuditRow[]> {
-    await this.tail;
+    await this.settled();
     return new AuditRepository(this.store.db).query(q);
   }
 
   async get(seq: number): Promise<AuditRow | undefined> {
-    await this.tail;
+    await this.settled();
     return new AuditRepository(this.store.db).get(seq);
   }
 
   /** Walks the whole chain. ok=false names the first entry that does not verify. */
   async verify(): Promise<VerifyResult> {
-    await this.tail;
+    await this.settled();
     // Other nodes keep appending on PostgreSQL: read head and entries in one snapshot, or a concurrent
     // append between the two reads would look like a truncated chain. (SQLite: one node, and a long
     // transaction there would hold its single connection.)
