@@ -6,8 +6,12 @@
 //
 //   node scripts/run-tests.mjs [--db=both|sqlite|postgres] [--pg-scope=db|all] [test files…]
 //
-// test/postgres*.test.ts need PostgreSQL and run in the PostgreSQL pass only. Without a reachable
-// server the PostgreSQL pass is skipped with a warning, except in CI (CI=true), where it fails.
+// test/postgres*.test.ts need PostgreSQL and run in the PostgreSQL pass only. A file that can only
+// work on SQLite (it inspects the database file itself) says so with a line
+// `// warden-test-db: sqlite-only` and is left out of the PostgreSQL pass; better, use rawDb() of
+// test/helpers/postgres.ts so it runs on both. Files named on the command line run in both passes
+// (unless sqlite-only). Without a reachable server the PostgreSQL pass is skipped with a warning,
+// except in CI (CI=true), where it fails.
 import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -40,14 +44,16 @@ function findTests(dir) {
 // Listed again for each pass: a file may come or go while the first pass runs (several people share the tree).
 const listTests = () => (explicit.length > 0 ? explicit : findTests(path.join(root, 'test')));
 const pgOnly = (f) => /(^|\/)postgres[^/]*\.test\.ts$/.test(f);
-// A file touches the database if it starts a runtime or opens a store itself.
-const touchesDb = (f) => {
+const textOf = (f) => {
   try {
-    return /helpers\/runtime|src\/store\/|src\/server\/boot|openRuntime|openStore|startTestWarden/.test(readFileSync(path.resolve(root, f), 'utf8'));
+    return readFileSync(path.resolve(root, f), 'utf8');
   } catch {
-    return false;
+    return '';
   }
 };
+const sqliteOnly = (f) => /^\/\/ warden-test-db: sqlite-only\s*$/m.test(textOf(f));
+// A file touches the database if it starts a runtime or opens a store itself.
+const touchesDb = (f) => /helpers\/runtime|src\/store\/|src\/server\/boot|openRuntime|openStore|startTestWarden/.test(textOf(f));
 
 function run(label, files, env) {
   return new Promise((resolve) => {
@@ -95,7 +101,8 @@ if (db !== 'postgres') {
 if (db !== 'sqlite') {
   if (await pgReachable()) {
     const tag = `r${process.pid}${Date.now().toString(36)}`;
-    const files = listTests().filter((f) => pgOnly(f) || pgScope === 'all' || touchesDb(f));
+    const wanted = (f) => pgOnly(f) || (!sqliteOnly(f) && (explicit.length > 0 || pgScope === 'all' || touchesDb(f)));
+    const files = listTests().filter(wanted);
     results.push(await run('PostgreSQL', files, { WARDEN_TEST_DB: 'postgres', WARDEN_TEST_RUN_ID: tag }));
     const left = await dropRunDatabases(tag).catch((e) => {
       console.error(`could not drop this run's test databases: ${e.message}`);
