@@ -1,0 +1,139 @@
+// What authentication costs: throughput of a cheap endpoint (GET /v1/versionInfo) with no auth, an API
+// key, a JWT (verified-token cache on and off), HTTPS without client certificates, mTLS and mTLS + OCSP
+// (cached, against a real `openssl ocsp` responder), as ratios to no auth. Each mode is a fresh Warden
+// on a free loopback port; autocannon runs in a child process so it does not share Warden's event loop.
+// Usage: npm run bench:auth [-- --duration 3 --connections 16]
+import { execFile } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { generateKeyPair, exportSPKI, SignJWT } from 'jose';
+import { createPki } from '../test/helpers/pki.ts';
+import { startWarden, type RunningWarden } from '../test/helpers/tls-warden.ts';
+import { ROLE_KEYS, tempDataDir } from '../test/helpers/runtime.ts';
+
+const run = promisify(execFile);
+const arg = (name: string, def: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : def;
+};
+
+interface CannonRequest {
+  url: string;
+  duration: number;
+  connections: number;
+  headers: Record<string, string>;
+  tls?: { ca: string; cert?: string; key?: string };
+}
+
+interface CannonResult {
+  requests: { average: number };
+  latency: { p50: number; p99: number };
+  non2xx: number;
+  errors: number;
+  '2xx': number;
+}
+
+// ---- child: the load generator ----------------------------------------------------------------
+if (process.argv[2] === '--cannon') {
+  const req = JSON.parse(process.argv[3]) as CannonRequest;
+  const { default: autocannon } = await import('autocannon');
+  const tlsOptions = req.tls
+    ? { ca: readFileSync(req.tls.ca), servername: 'localhost', ...(req.tls.cert ? { cert: readFileSync(req.tls.cert), key: readFileSync(req.tls.key as string) } : {}) }
+    : undefined;
+  const result = await autocannon({ url: req.url, duration: req.duration, connections: req.connections, headers: req.headers, ...(tlsOptions ? { tlsOptions } : {}) });
+  process.stdout.write(JSON.stringify({ requests: result.requests, latency: result.latency, non2xx: result.non2xx, errors: result.errors, '2xx': result['2xx'] }));
+  process.exit(0);
+}
+
+// ---- parent ------------------------------------------------------------------------------------
+const DURATION = arg('duration', 3);
+const CONNECTIONS = arg('connections', 16);
+const SELF = fileURLToPath(import.meta.url);
+
+async function cannon(req: Omit<CannonRequest, 'duration' | 'connections'>): Promise<CannonResult> {
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', SELF, '--cannon', JSON.stringify({ ...req, duration: DURATION, connections: CONNECTIONS })], {
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  return JSON.parse(stdout) as CannonResult;
+}
+
+interface Mode {
+  name: string;
+  config: Record<string, unknown>;
+  headers?: Record<string, string>;
+  clientCert?: boolean;
+  after?: (w: RunningWarden) => string;
+}
+
+async function main(): Promise<void> {
+  const pki = await createPki();
+  const dataDir = tempDataDir();
+  const responder = await pki.startOcsp();
+  const { privateKey, publicKey } = await generateKeyPair('ES256');
+  const pem = path.join(pki.dir, 'jwt.pem');
+  writeFileSync(pem, await exportSPKI(publicKey));
+  const jwt = await new SignJWT({ sub: 'bench' })
+    .setProtectedHeader({ alg: 'ES256' })
+    .setIssuer('https://idp.bench')
+    .setAudience('warden')
+    .setExpirationTime('1h')
+    .sign(privateKey);
+  const jwtConfig = (tokenCacheSize: number) => ({
+    apiAuthentication: { enabled: false },
+    jwt: { enabled: true, publicKeys: [pem], issuer: 'https://idp.bench', audience: 'warden', algorithms: ['ES256'], tokenCacheSize },
+  });
+  const tls = (clientAuthentication: string, ocsp = false) => ({
+    apiAuthentication: { enabled: false },
+    tls: {
+      enabled: true, certificate: pki.server.chain, privateKey: pki.server.key, clientAuthentication, trustedCertificates: [pki.root.crt],
+      ocsp: { enabled: ocsp, cacheSeconds: 300 },
+    },
+  });
+
+  const modes: Mode[] = [
+    { name: 'no auth', config: { apiAuthentication: { enabled: false } } },
+    { name: 'API key', config: {}, headers: { 'x-api-key': ROLE_KEYS.serviceToken } },
+    { name: 'JWT (ES256, token cache)', config: jwtConfig(10000), headers: { authorization: `Bearer ${jwt}` } },
+    { name: 'JWT (ES256, no token cache)', config: jwtConfig(0), headers: { authorization: `Bearer ${jwt}` } },
+    { name: 'HTTPS, no client certificate', config: tls('none') },
+    { name: 'mTLS', config: tls('need'), clientCert: true },
+    {
+      name: 'mTLS + OCSP (cached)', config: tls('need', true), clientCert: true,
+      after: (w) => `OCSP requests sent during the run: ${w.app.authChain.mtls?.ocsp?.requests ?? 0}`,
+    },
+  ];
+
+  const rows: { name: string; rps: number; p50: number; p99: number; bad: number }[] = [];
+  const notes: string[] = [];
+  try {
+    for (const m of modes) {
+      const w = await startWarden(m.config, { dataDir });
+      try {
+        const tlsReq = w.url.startsWith('https') ? { ca: pki.root.crt, ...(m.clientCert ? { cert: pki.client.chain, key: pki.client.key } : {}) } : undefined;
+        const r = await cannon({ url: `${w.url}/v1/versionInfo`, headers: m.headers ?? {}, ...(tlsReq ? { tls: tlsReq } : {}) });
+        rows.push({ name: m.name, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, bad: r.non2xx + r.errors });
+        if (m.after) notes.push(`${m.name}: ${m.after(w)}`);
+      } finally {
+        await w.close();
+      }
+    }
+  } finally {
+    await responder.stop();
+    pki.cleanup();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+
+  const base = rows[0].rps;
+  console.log(`\nGET /v1/versionInfo, autocannon -c ${CONNECTIONS} -d ${DURATION} (keep-alive), Node ${process.versions.node}\n`);
+  console.log('| mode | req/s | p50 ms | p99 ms | vs no auth | non-2xx/errors |');
+  console.log('|---|---:|---:|---:|---:|---:|');
+  for (const r of rows) {
+    console.log(`| ${r.name} | ${Math.round(r.rps)} | ${r.p50} | ${r.p99} | ${(r.rps / base).toFixed(2)} | ${r.bad} |`);
+  }
+  for (const n of notes) console.log(`\n${n}`);
+  if (rows.some((r) => r.bad > 0)) process.exitCode = 1;
+}
+
+await main();
