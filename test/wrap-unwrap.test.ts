@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { implicitRejectionKey, privateExponentHash, unpadPkcs1Type2 } from '../src/crypto/ciphers/implicit-rejection.ts';
-import { WRAP_METHODS } from '../src/crypto/wrapping/registry.ts';
+import { WRAP_METHODS, WRAP_METHOD_NAMES } from '../src/crypto/wrapping/registry.ts';
 import { trimDerPadding } from '../src/crypto/wrapping/wrap.ts';
 import { startTestWarden, type TestWarden } from './helpers/runtime.ts';
 
@@ -73,7 +73,7 @@ describe('wrap / unwrap', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('round-trips the 12 non-BLS methods; the new key reports the original algorithm and is never "always sensitive"', async () => {
+  it('round-trips every AES and RSA method but BLS; the new key reports the original algorithm and is never "always sensitive"', async () => {
     const cases: Array<[string, string, string]> = [
       ['AES_WRAP', 'aes-target', 'kek'], ['AES_WRAP_PAD', 'aes-target', 'kek'],
       ['AES_WRAP_RSA', 'rsa-target', 'kek'], ['AES_WRAP_PAD_RSA', 'rsa-target', 'kek'],
@@ -106,7 +106,8 @@ describe('wrap / unwrap', () => {
       methods.add(method);
     }
     console.log(`[wrap-unwrap] ${cases.length} wrap → unwrap round trips over ${methods.size} methods`);
-    assert.equal(methods.size, WRAP_METHODS.length - 2);
+    // Every AES and RSA method but the two BLS ones (BLS keys come with another issue).
+    assert.equal(methods.size, WRAP_METHODS.filter((m) => ['AES', 'RSA'].includes(m.wrappingAlgorithm) && m.target !== 'BLS').length);
   });
 
   it('AES wraps are RFC 3394 / RFC 5649 of the raw secret or the (zero-padded, decision 7) PKCS#8 DER', async () => {
@@ -253,7 +254,8 @@ describe('wrap / unwrap', () => {
       expectError(await unwrap(wrapped, 'aes-target', 'kek', 'AES_WRAP'), 400, 608);
       expectError(await unwrap(wrapped, 'with-policy', 'kek', 'AES_WRAP', { policy: { ruleUse: null, ruleBlock: null, ruleUnblock: null, ruleModify: null } }), 400, 606);
       expectError(await unwrap(wrapped, 'bad/label', 'kek', 'AES_WRAP'), 400, 610);
-      for (const m of ['ML-KEM-512', 'ML-KEM-768', 'ML-KEM-1024', 'AES_WRAP_XYZ']) {
+      // Names outside the registry (the ML-KEM ones too, as long as this build does not implement them) are 501.
+      for (const m of ['ML-KEM-512', 'ML-KEM-768', 'ML-KEM-1024', 'AES_WRAP_XYZ'].filter((n) => !WRAP_METHOD_NAMES.includes(n))) {
         expectError(await wrap('aes-target', 'kek', m), 400, 501);
         expectError(await unwrap(wrapped, 'x-mlkem', 'kek', m), 400, 501);
       }
