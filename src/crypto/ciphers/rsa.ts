@@ -97,6 +97,8 @@ export async function rsaDecrypt(cipher: Pick<RsaCipher, 'name' | 'padding' | 'o
     return unpadPkcs1Type2(em, implicitRejectionKey(entry.dHash, ciphertext, k));
   } catch (e) {
     if (e instanceof RsaDecryptError) throw new WardenError(410, `Decryption failed (${cipher.name}): wrong key or corrupted ciphertext`, { cause: e });
-    throw e;
+    if (e instanceof WardenError) throw e;
+    // A worker that died mid-operation: the keystore's fault, not the caller's (the pool respawns it).
+    throw new WardenError(701, 'The RSA operation failed in the crypto worker; retry the call', { cause: e });
   }
 }
