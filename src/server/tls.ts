@@ -11,11 +11,7 @@ type TlsConfig = Config['tls'];
 
 /** Node TLS server options for the config; throws (failing the start) naming the property at fault. */
 export function httpsOptions(tls: TlsConfig): https.ServerOptions {
-  const opts: https.ServerOptions = {
-    minVersion: 'TLSv1.2',
-    // Renegotiation is a DoS lever and nothing here needs it.
-    honorCipherOrder: true,
-  };
+  const opts: https.ServerOptions = { minVersion: 'TLSv1.2', honorCipherOrder: true };
   if (tls.keyStore) {
     if (tls.certificate || tls.privateKey) throw new CredentialFileError("config property 'tls.keyStore': give either keyStore or certificate + privateKey, not both");
     opts.pfx = readConfigFile('tls.keyStore', tls.keyStore);
@@ -64,5 +60,11 @@ export function trustListWarnings(tls: TlsConfig): string[] {
 /** A fastify serverFactory for the HTTPS listener; the options are read (and checked) once, here. */
 export function httpsServerFactory(tls: TlsConfig): FastifyServerFactory {
   const options = httpsOptions(tls);
-  return (handler) => https.createServer(options, handler) as unknown as Server;
+  return (handler) => {
+    const server = https.createServer(options, handler);
+    // The auth chain reads the client certificate once per connection; a TLS 1.2 renegotiation could
+    // swap it mid-connection, so none is allowed (TLS 1.3 has none anyway).
+    server.on('secureConnection', (socket) => socket.disableRenegotiation());
+    return server as unknown as Server;
+  };
 }
