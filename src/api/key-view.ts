@@ -3,6 +3,8 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { KeyInfo } from '../keystore/interface.ts';
 import type { Services } from '../server/services.ts';
+import { addressOf, checkAddressFormat } from '../crypto/addresses/index.ts';
+import { derivationTypeOf } from '../crypto/derivation/keys.ts';
 
 const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
 
@@ -14,13 +16,26 @@ export const KeyAttributesJsonSchema = Type.Object(
     algorithm: Type.String({ examples: ['EC'] }),
     algorithmOid: Type.String({ examples: ['1.2.840.10045.2.1'] }),
     curveOid: Nullable(Type.String({ examples: ['1.2.840.10045.3.1.7'] })),
-    derivedAttributes: Type.Null(),
+    derivedAttributes: Type.Union([
+      Type.Object({
+        derivationType: Type.String({ examples: ['SLIP-10'], description: 'BIP32, SLIP-10, ADA or ADA/SLIP-10 (spec §2.3 matrix)' }),
+        derivationValue: Type.String({ description: 'Chain code, 64 upper-case hex characters' }),
+      }),
+      Type.Null(),
+    ]),
     keySize: Type.Union([Type.Integer(), Type.Null()]),
     keyUsageCount: Type.Integer(),
     createTime: Type.String({ examples: ['2026-11-28T12:05:20Z'] }),
     attestTime: Type.String({ examples: ['2026-11-28T12:05:21Z'] }),
     publicKey: Nullable(Type.String({ description: 'Base64 DER SubjectPublicKeyInfo' })),
-    addressTruncated: Type.Null(),
+    addressTruncated: Type.Union([
+      Type.Object({
+        address: Type.String({ description: 'Address base without prefix or checksum, upper-case hex (spec §2.6)' }),
+        format: Type.String({ examples: ['ETH'] }),
+      }),
+      Type.Null(),
+    ]),
+    remainingSignatures: Type.Optional(Type.Integer({ description: 'Warden extension, stateful keys (LMS, XMSS): one-time signatures left' })),
     attributes: Type.Object({
       decrypt: Type.Boolean(),
       sign: Type.Boolean(),
@@ -61,13 +76,14 @@ export function keyJson(info: KeyInfo, attestTime: string): KeyAttributesJson {
     algorithm: info.algorithm,
     algorithmOid: info.algorithmOid,
     curveOid: info.curveOid,
-    derivedAttributes: null,
+    derivedAttributes: derivedAttributesOf(info),
     keySize: info.keySize,
     keyUsageCount: info.useCount,
     createTime: info.createTime,
     attestTime,
     publicKey: info.publicKey ? info.publicKey.toString('base64') : null,
-    addressTruncated: null,
+    addressTruncated: addressTruncatedOf(info),
+    ...(info.remainingSignatures === undefined || info.remainingSignatures === null ? {} : { remainingSignatures: info.remainingSignatures }),
     attributes: {
       decrypt: a.decrypt,
       sign: a.sign,
@@ -84,6 +100,21 @@ export function keyJson(info: KeyInfo, attestTime: string): KeyAttributesJson {
     },
     policy: (info.policy as Record<string, unknown> | null) ?? null,
   };
+}
+
+/** Spec §2.4 derivedAttributes: derivation type (matrix of §2.3) and chain code of BIP-32/SLIP-10 keys. */
+function derivedAttributesOf(info: KeyInfo): { derivationType: string; derivationValue: string } | null {
+  const type = derivationTypeOf(info);
+  const chainCode = info.ext?.derivation?.chainCode;
+  return type && chainCode ? { derivationType: type, derivationValue: chainCode } : null;
+}
+
+/** Spec §2.6 addressTruncated of SKA keys with an addressFormat. */
+function addressTruncatedOf(info: KeyInfo): { address: string; format: string } | null {
+  const format = info.ext?.addressFormat;
+  if (!format || !info.publicKey) return null;
+  const a = addressOf(checkAddressFormat(format), info);
+  return { address: a.raw.toString('hex').toUpperCase(), format: a.format };
 }
 
 /** The SignedKeyAttributesDto for a key: json view plus attestation XML signed by the attestation key. */

@@ -6,6 +6,8 @@ import { KEY_ALGORITHMS, familyFor } from '../crypto/registry.ts';
 import type { KeyFamily, KeyMaterial } from '../crypto/families/types.ts';
 import type { KeyAttributes } from '../keystore/interface.ts';
 import { WardenError } from '../server/errors.ts';
+import { extensionForNewKey } from '../crypto/derivation/extension.ts';
+import { PQC_OID_TO_ALGORITHM } from '../crypto/pqc/keys.ts';
 import { policyForNewKey } from '../workflow/key-policy.ts';
 import { PolicySchema } from '../workflow/policy.ts';
 import { signedAttributes } from './key-view.ts';
@@ -86,6 +88,7 @@ const OID_TO_ALGORITHM: Record<string, string> = {
   '1.2.840.10045.2.1': 'EC',
   '1.3.101.112': 'ED',
   '1.2.840.10040.4.1': 'DSA',
+  ...PQC_OID_TO_ALGORITHM,
 };
 
 function familyOfCreate(body: Static<typeof CreateKeyBody>): KeyFamily {
@@ -130,8 +133,10 @@ export const keyRoutes: RouteGroup = () => {
         const attributes = resolveAttributes(body.attributes as AttributesRequest, { generated: true, symmetric: family.symmetric, algorithm: family.algorithm });
         if (await s.keystore.peek(body.label)) throw new WardenError(608, `Key '${body.label}' already exists`);
         const policy = await policyForNewKey(body, { symmetric: family.symmetric, extractable: attributes.extractable });
+        // Issue 5: BIP-32/SLIP-10 masters get their chain code, SKA keys their address format.
+        const { material, ext } = extensionForNewKey({ algorithm: family.algorithm, curveOid: params.curveOid, attributes, addressFormat: body.addressFormat });
         const info = await s.keystore.create({
-          label: body.label, id: body.id ?? null, family, params, attributes, password: passwordOf(body.password), creation: 'generated', policy,
+          label: body.label, id: body.id ?? null, family, params, attributes, password: passwordOf(body.password), creation: 'generated', policy, material, ext,
         });
         reply.code(201);
         return signedAttributes(info, s);
@@ -246,9 +251,10 @@ export const keyRoutes: RouteGroup = () => {
           attributes = resolveAttributes(body.attributes as AttributesRequest, { generated: false, symmetric: family.symmetric, algorithm: family.algorithm });
         }
         const policy = await policyForNewKey(body, { symmetric: family.symmetric, extractable: attributes.extractable, publicOnly });
+        const { ext } = extensionForNewKey({ algorithm: family.algorithm, curveOid: params.curveOid, attributes, addressFormat: body.addressFormat, material });
         const info = await s.keystore.create({
           label: body.label, family, params, attributes, material, certificate: cert?.der ?? null,
-          password: publicOnly ? null : passwordOf(body.password), creation: 'imported', policy,
+          password: publicOnly ? null : passwordOf(body.password), creation: 'imported', policy, ext,
         });
         reply.code(201);
         return signedAttributes(info, s);

@@ -6,6 +6,7 @@ import { attestationRoutes } from './attestation.ts';
 import { blockModifyRoutes } from './block-modify.ts';
 import { certificateRoutes } from './certificates.ts';
 import { dataObjectRoutes } from './data-objects.ts';
+import { derivationRoutes } from './derivation.ts';
 import { fileEncryptionRoutes } from './file-encryption.ts';
 import { encryptDecryptRoutes } from './encrypt-decrypt.ts';
 import { keyRoutes } from './keys.ts';
@@ -18,4 +19,4 @@ import { serviceRoutes } from './service.ts';
 import { wrapUnwrapRoutes } from './wrap-unwrap.ts';
 import { signVerifyRoutes } from './sign-verify.ts';
 
-export const ROUTE_GROUPS: readonly RouteGroup[] = Object.freeze([keyRoutes, dataObjectRoutes, attestationRoutes, signVerifyRoutes, macRoutes, randomRoutes, encryptDecryptRoutes, wrapUnwrapRoutes, certificateRoutes, timestampRoutes, fileEncryptionRoutes, asyncOperationRoutes, blockModifyRoutes, requestRoutes, approvalRoutes, serviceRoutes]);
+export const ROUTE_GROUPS: readonly RouteGroup[] = Object.freeze([keyRoutes, derivationRoutes, dataObjectRoutes, attestationRoutes, signVerifyRoutes, macRoutes, randomRoutes, encryptDecryptRoutes, wrapUnwrapRoutes, certificateRoutes, timestampRoutes, fileEncryptionRoutes, asyncOperationRoutes, blockModifyRoutes, requestRoutes, approvalRoutes, serviceRoutes]);

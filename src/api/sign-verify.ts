@@ -56,6 +56,7 @@ const VerifySignatureRequest = Type.Object({
   signature: Base64({ description: 'Base64 signature: DER or raw r‖s for ECDSA/DSA, r‖s‖v for ETH', maxLength: 65536 }),
   taprootTweakData: OptB64('Warden extension for BIP-340 Schnorr: verify against the key tweaked as on signing'),
   merkleRootData: OptB64('Warden extension for BIP-340 Schnorr: verify against the key tweaked as on signing'),
+  context: OptB64('Warden extension for ML-DSA / SLH-DSA: the context string the signature was made with'),
 });
 
 const VerifyHmacRequest = Type.Object({
@@ -109,12 +110,16 @@ export const signVerifyRoutes: RouteGroup = () => [
       if (alg.scheme !== 'SCHNORR' && (opts.auxiliaryRandomData || opts.taprootTweakData || opts.merkleRootData)) {
         throw new WardenError(600, 'auxiliaryRandomData, taprootTweakData and merkleRootData apply to NONE_WITH_EC_SCHNORR_BIP0340 only');
       }
-      if (optionalBytes('signRequest.context', r.context)?.length) {
+      opts.context = optionalBytes('signRequest.context', r.context);
+      if (opts.context?.length && !alg.context) {
         throw new WardenError(600, `context applies to ML-DSA / SLH-DSA only, not to ${alg.name}`);
       }
       // Keys with a policy: the keystore checks signedApprovals against the key's ruleUse (docs/workflow.md).
       const authorization = syncAuthorization('sign', payload, { signatureAlgorithm: alg.name, signatureType: opts.signatureType }, r.signedApprovals);
-      const signature = await s.keystore.use(r.signKeyName, passwordOf(r.keyPassword), 'sign', (key) => signWith(alg, signatureKey(key), payload, opts), { authorization });
+      // LMS/XMSS: the keystore reserves and seals the one-time index before the signature is computed.
+      const signature = alg.stateful
+        ? await s.keystore.useStateful(r.signKeyName, passwordOf(r.keyPassword), (key, stateIndex) => signWith(alg, signatureKey(key), payload, { ...opts, stateIndex }), { authorization })
+        : await s.keystore.use(r.signKeyName, passwordOf(r.keyPassword), 'sign', (key) => signWith(alg, signatureKey(key), payload, opts), { authorization });
       return { signature: signature.toString('base64') };
     },
   },
@@ -147,10 +152,12 @@ export const signVerifyRoutes: RouteGroup = () => [
       const opts = {
         taprootTweakData: optionalBytes('verifySignatureRequest.taprootTweakData', v.taprootTweakData),
         merkleRootData: optionalBytes('verifySignatureRequest.merkleRootData', v.merkleRootData),
+        context: optionalBytes('verifySignatureRequest.context', v.context),
       };
       if (alg.scheme !== 'SCHNORR' && (opts.taprootTweakData || opts.merkleRootData)) {
         throw new WardenError(600, 'taprootTweakData and merkleRootData apply to NONE_WITH_EC_SCHNORR_BIP0340 only');
       }
+      if (opts.context?.length && !alg.context) throw new WardenError(600, `context applies to ML-DSA / SLH-DSA only, not to ${alg.name}`);
       const signatureValid = await s.keystore.use(v.signKeyName, passwordOf(v.masterKeyPassword), 'verify', (key) =>
         verifyWith(alg, signatureKey(key), payload, signature, opts),
       );

@@ -19,7 +19,7 @@ const TAGS = ['Key operations'];
 const KeyName = (description: string) => Type.String({ minLength: 1, maxLength: 1024, description });
 const WrapMethodSchema = Type.Union(
   WRAP_METHODS.map((m) => Type.Literal(m.name, { description: m.description })),
-  { description: 'Wrap method (spec §4.6, README decision 7). The ML-KEM names are refused (400/501), as by the TSB.' },
+  { description: 'Wrap method (spec §4.6, README decision 7). ML-KEM-512/768/1024 wrap symmetric keys by encapsulation (docs/algorithms.md).' },
 );
 const RequestSignature = Type.Optional(Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()], { description: 'Accepted and ignored for synchronous calls' }));
 

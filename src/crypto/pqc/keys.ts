@@ -80,3 +80,12 @@ export function noParams(name: string, { keySize, curveOid }: { keySize?: number
   if (curveOid !== undefined && curveOid !== null && curveOid !== '') throw new WardenError(600, `${name} keys take no curveOid`);
   if (keySize !== undefined && keySize !== null && keySize !== 0) throw new WardenError(603, `${name} keys take no keySize: the parameter set is in the algorithm name`);
 }
+
+/** `algorithmOid` alternatives to `algorithm` on create (spec §3.1); XMSS is left out (one OID, two parameter sets). */
+export const PQC_OID_TO_ALGORITHM: Record<string, string> = {
+  ...Object.fromEntries(Object.entries(ML_DSA_OIDS).map(([l, oid]) => [oid, `ML-DSA-${l}`])),
+  ...Object.fromEntries(Object.entries(SLH_DSA_OIDS).map(([s, oid]) => [oid, `SLH-DSA-${s}`])),
+  ...Object.fromEntries(Object.entries(ML_KEM_OIDS).map(([l, oid]) => [oid, `ML-KEM-${l}`])),
+  [HSS_LMS_OID]: 'LMS',
+  [BLS_OID]: 'BLS',
+};

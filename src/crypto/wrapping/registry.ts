@@ -8,9 +8,9 @@ export type WrapTarget = 'secret' | 'RSA' | 'EC' | 'ED' | 'DSA' | 'BLS';
 export interface WrapMethod {
   readonly name: string;
   /** Algorithm of the wrapping / unwrapping key. */
-  readonly wrappingAlgorithm: 'AES' | 'RSA';
+  readonly wrappingAlgorithm: 'AES' | 'RSA' | 'ML-KEM-512' | 'ML-KEM-768' | 'ML-KEM-1024';
   /** kw = RFC 3394, kwp = RFC 5649, rsa-pkcs1 = RSAES-PKCS1-v1_5, rsa-oaep = RSAES-OAEP-SHA-256 (MGF1-SHA-256). */
-  readonly scheme: 'kw' | 'kwp' | 'rsa-pkcs1' | 'rsa-oaep';
+  readonly scheme: 'kw' | 'kwp' | 'rsa-pkcs1' | 'rsa-oaep' | 'ml-kem';
   readonly target: WrapTarget;
   readonly description: string;
 }
@@ -34,6 +34,13 @@ export const WRAP_METHODS: readonly WrapMethod[] = Object.freeze([
   ...ASYMMETRIC.map((t) => aes(`AES_WRAP_PAD_${t}`, 'kwp', t, `RFC 5649 AES key wrap with padding of a ${t} private key (${t === 'BLS' ? 'raw key bytes' : 'PKCS#8 DER'})`)),
   rsa('RSA_WRAP_PAD', 'rsa-pkcs1', 'RSAES-PKCS1-v1_5 encryption of a symmetric key'),
   rsa('RSA_WRAP_OAEP', 'rsa-oaep', 'RSAES-OAEP with SHA-256 and MGF1-SHA-256 of a symmetric key'),
+  // Issue 5: ML-KEM encapsulation + RFC 5649 (src/crypto/pqc/kem-wrap.ts, docs/algorithms.md).
+  ...(['512', '768', '1024'] as const).map((l) =>
+    Object.freeze({
+      name: `ML-KEM-${l}`, wrappingAlgorithm: `ML-KEM-${l}`, scheme: 'ml-kem', target: 'secret',
+      description: `ML-KEM-${l} encapsulation to the wrapping key, then RFC 5649 AES-256 key wrap with the shared secret: c ‖ KWP(K, key) (Warden construction)`,
+    } as const satisfies WrapMethod),
+  ),
 ]);
 
 const byName = new Map(WRAP_METHODS.map((m) => [m.name, m]));

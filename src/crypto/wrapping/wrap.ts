@@ -5,6 +5,7 @@ import { WardenError } from '../../server/errors.ts';
 import { rsaDecrypt, rsaEncrypt } from '../ciphers/rsa.ts';
 import type { KeyFamily } from '../families/types.ts';
 import { familyFor } from '../registry.ts';
+import { kemLevelOf, kemUnwrap, kemWrap } from '../pqc/kem-wrap.ts';
 import { aesKeyUnwrap, aesKeyUnwrapPad, aesKeyWrap, aesKeyWrapPad } from './aes-kw.ts';
 import type { WrapMethod } from './registry.ts';
 
@@ -15,9 +16,12 @@ const PKCS1_WRAP = { padding: 'pkcs1', oaepHash: null } as const;
 /** The wrapping (or unwrapping) key must be of the method's algorithm (607) and hold what it needs. */
 export function checkWrappingKey(method: WrapMethod, key: OpenedKey, direction: 'wrap' | 'unwrap'): void {
   if (key.info.algorithm !== method.wrappingAlgorithm) {
-    throw new WardenError(607, `${method.name} needs ${method.wrappingAlgorithm === 'AES' ? 'an AES' : 'an RSA'} key to ${direction} with; '${key.info.label}' is a ${key.info.algorithm} key`);
+    throw new WardenError(607, `${method.name} needs ${method.wrappingAlgorithm === 'AES' ? 'an AES' : method.wrappingAlgorithm === 'RSA' ? 'an RSA' : `an ${method.wrappingAlgorithm}`} key to ${direction} with; '${key.info.label}' is a ${key.info.algorithm} key`);
   }
   if (method.wrappingAlgorithm === 'AES' && !key.material.secret) throw new WardenError(613, `'${key.info.label}' holds no secret key`);
+  if (method.scheme === 'ml-kem' && direction === 'unwrap' && !key.material.privateKey) {
+    throw new WardenError(613, `Unwrapping with ${method.name} needs the ML-KEM private key; '${key.info.label}' holds only the public part`);
+  }
   if (method.wrappingAlgorithm === 'RSA' && direction === 'unwrap' && !key.material.privateKey) {
     throw new WardenError(613, `Unwrapping with ${method.name} needs an RSA private key; '${key.info.label}' holds only the public part`);
   }
@@ -83,6 +87,8 @@ export async function wrapBytes(method: WrapMethod, wrapping: OpenedKey, bytes: 
       return rsaEncrypt({ ...rsaName, ...PKCS1_WRAP }, wrapping.material, bytes);
     case 'rsa-oaep':
       return rsaEncrypt({ ...rsaName, ...OAEP_WRAP }, wrapping.material, bytes);
+    case 'ml-kem':
+      return kemWrap(kemLevelOf(method.wrappingAlgorithm), wrapping.material, bytes);
   }
 }
 
@@ -104,6 +110,8 @@ export async function unwrapBytes(method: WrapMethod, unwrapping: OpenedKey, wra
       return rsaDecrypt({ ...rsaName, ...PKCS1_WRAP }, unwrapping.material, wrapped);
     case 'rsa-oaep':
       return rsaDecrypt({ ...rsaName, ...OAEP_WRAP }, unwrapping.material, wrapped);
+    case 'ml-kem':
+      return kemUnwrap(kemLevelOf(method.wrappingAlgorithm), unwrapping.material, wrapped);
   }
 }
 
