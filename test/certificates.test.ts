@@ -257,6 +257,19 @@ describe('certificates', () => {
     assert.equal(badCountry.json().errorCode, 600);
   });
 
+  it('writes notAfter from 2050 on as GeneralizedTime (RFC 5280 §4.1.2.5)', async () => {
+    const r = await w.call('POST', '/v1/certificate/synchronous/selfsign', {
+      signKeyName: 'ca-k1', signatureAlgorithm: 'SHA512_WITH_ECDSA', commonName: 'long-lived', validity: 36500,
+    }, 'keyOperationToken');
+    assert.equal(r.statusCode, 200, r.body);
+    const end = openssl(['x509', '-noout', '-enddate'], r.json().certificate + '\n');
+    assert.equal(new Date(end.trim().split('=')[1]).getUTCFullYear(), new Date(Date.now() + 36500 * 86_400_000).getUTCFullYear());
+    const tooLong = await w.call('POST', '/v1/certificate/synchronous/selfsign', {
+      signKeyName: 'ca-k1', signatureAlgorithm: 'SHA256_WITH_ECDSA', commonName: 'x', validity: 36501,
+    }, 'keyOperationToken');
+    assert.equal(tooLong.json().errorCode, 600);
+  });
+
   it('self-signs with an Ed25519 key (EDDSA extension)', async () => {
     const r = await w.call('POST', '/v1/certificate/synchronous/selfsign', {
       signKeyName: 'ed-key', signatureAlgorithm: 'EDDSA', commonName: 'ed', certificateAuthority: true, keyUsage: ['KEY_CERT_SIGN'],
