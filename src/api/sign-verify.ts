@@ -53,7 +53,7 @@ const VerifySignatureRequest = Type.Object({
   masterKeyPassword: Type.Optional(PasswordSchema),
   signatureAlgorithm: SignatureAlgorithmSchema,
   payload: Payload,
-  signature: Base64({ description: 'Base64 signature: DER or raw r‖s for ECDSA/DSA, r‖s‖v for ETH', maxLength: 65536 }),
+  signature: Base64({ description: 'Base64 signature: DER or raw r‖s for ECDSA/DSA, r‖s‖v for ETH (SLH-DSA-256f: 49856 bytes)', maxLength: 131072 }),
   taprootTweakData: OptB64('Warden extension for BIP-340 Schnorr: verify against the key tweaked as on signing'),
   merkleRootData: OptB64('Warden extension for BIP-340 Schnorr: verify against the key tweaked as on signing'),
   context: OptB64('Warden extension for ML-DSA / SLH-DSA: the context string the signature was made with'),
