@@ -1,6 +1,8 @@
 // The audit trail (issue 2 scope 6; docs/audit.md): every key-management call leaves exactly one
 // entry (principal, route, key label, outcome, request id); `warden audit verify` passes on an
 // intact chain and exits 2 when one row is edited, deleted, reordered or the tail is cut off.
+// warden-test-db: sqlite-only
+// (SQLite only: the verify table edits copies of the SQLite file and runs the CLI on them; test/postgres.test.ts covers the chain on PostgreSQL.)
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, rmSync } from 'node:fs';

@@ -2,8 +2,7 @@
 // destroyable attribute, values sealed at rest, and the usual JSON/role failures.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import path from 'node:path';
-import SQLite from 'better-sqlite3';
+import { rawDb } from './helpers/postgres.ts';
 import { startTestWarden, type TestWarden } from './helpers/runtime.ts';
 
 type Body = Record<string, unknown>;
@@ -53,14 +52,14 @@ describe('data objects', () => {
     const secret = 'data-object-plaintext-marker-0123456789';
     const r = await w.call('POST', '/v1/dataObject', { name: 'obj-sealed', value: b64(secret), attributes: { private: true } });
     assert.equal(r.statusCode, 201, r.body);
-    const db = new SQLite(path.join(w.dataDir, 'warden.db'), { readonly: true });
+    const db = await rawDb(w.config.database.url);
     try {
-      const row = db.prepare('SELECT value FROM data_objects WHERE name = ?').get('obj-sealed') as { value: Buffer };
+      const [row] = await db.all<{ value: Buffer }>('SELECT value FROM data_objects WHERE name = ?', ['obj-sealed']);
       assert.ok(Buffer.isBuffer(row.value));
       assert.equal(row.value.includes(Buffer.from(secret)), false);
       assert.ok(row.value.length >= secret.length + 29, 'version ‖ iv ‖ ciphertext ‖ tag');
     } finally {
-      db.close();
+      await db.close();
     }
     assert.equal((await w.call('GET', '/v1/dataObject/obj-sealed')).json().value, b64(secret));
   });

@@ -1,6 +1,8 @@
 // Persistence and the sealed keystore (issue 2 scope 3): a restart keeps everything; an edited or
 // flipped sealed row fails only that key with 500/701; a missing or wrong master key refuses the
 // start (never replaced); `warden keystore rotate-master-key` re-seals atomically; WARDEN_MASTER_KEY wins.
+// warden-test-db: sqlite-only
+// (SQLite only: it edits the SQLite file, deletes master.key and runs the CLI on a data directory; test/postgres.test.ts covers restart and tampering on PostgreSQL.)
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
