@@ -7,6 +7,7 @@ import { ROLE_NAMES, type Config } from '../config/schema.ts';
 import { apiKeyHash, newApiKey } from '../auth/api-key-file.ts';
 import { createLogger, openRuntime, startServer, VERSION } from '../server/boot.ts';
 import { rotateMasterKey } from '../keystore/software/rotate.ts';
+import { registerApproverCommands } from './approver.ts';
 
 const out = (s: string) => process.stdout.write(s + '\n');
 const fail = (s: string): never => {
@@ -141,5 +142,7 @@ apikey
     out(`    ${role}:`);
     out(`      - ${apiKeyHash(key)}`);
   });
+
+registerApproverCommands(program, { out, fail });
 
 await program.parseAsync(process.argv);
