@@ -5,7 +5,9 @@
 // (affinity), so its Merkle tree is built once per worker rather than once per worker per key.
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { buildSync } from 'esbuild';
 import { runJob, type Job, type JobResult } from './ops.ts';
 
 /** A job failed inside the primitive (bad key bytes, bad parameters): the caller maps it to a wire error. */
@@ -28,7 +30,19 @@ interface Reply {
   ready?: boolean;
 }
 
-const WORKER_URL = new URL('./worker-boot.mjs', import.meta.url);
+/**
+ * The worker's code: worker.ts and what it imports, bundled once per process by esbuild (the compiler
+ * under tsx) into one CommonJS script run with `eval`. Registering the tsx loader inside a worker
+ * instead deadlocks the main thread on Node 20 when it happens while requests are being served.
+ */
+let workerSource: string | null = null;
+function source(): string {
+  workerSource ??= buildSync({
+    entryPoints: [fileURLToPath(new URL('./worker.ts', import.meta.url))],
+    bundle: true, format: 'cjs', platform: 'node', target: 'node20', write: false, logLevel: 'silent',
+  }).outputFiles[0].text;
+  return workerSource;
+}
 
 function defaultSize(): number {
   const env = process.env.WARDEN_PQC_WORKERS;
@@ -53,8 +67,8 @@ export function pqcPoolSize(): number {
 }
 
 function spawn(index: number): Slot {
-  // execArgv [] keeps test-runner flags out; worker-boot.mjs registers the tsx loader itself.
-  const worker = new Worker(WORKER_URL, { execArgv: [] });
+  // execArgv [] keeps the parent's loader and test-runner flags out of a worker that needs none.
+  const worker = new Worker(source(), { eval: true, execArgv: [] });
   const slot: Slot = { worker, pending: new Map() };
   worker.unref();
   const failAll = (err: Error) => {
@@ -122,7 +136,7 @@ export async function runPqcBool(job: Job, affinity?: string): Promise<boolean> 
   return (await runPqc(job, affinity)) === true;
 }
 
-/** Starts every worker now (they take ~1 s to load), so the first PQC request does not pay for it. */
+/** Starts every worker now (bundling and loading take ~1 s), so the first PQC request does not pay for it. */
 export function warmPqcPool(): void {
   for (let i = 0; i < size; i++) slotAt(i);
 }
