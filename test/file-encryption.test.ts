@@ -258,7 +258,7 @@ describe('file encryption', () => {
       new Promise<number>((resolve, reject) => {
         const boundary = 'warden-stream-boundary';
         const req = http.request({
-          port, method: 'POST', path: url,
+          port, agent: false, method: 'POST', path: url,
           headers: { 'x-api-key': ROLE_KEYS.keyOperationToken, 'content-type': `multipart/form-data; boundary=${boundary}`, 'transfer-encoding': 'chunked' },
         }, (res) => {
           res.on('data', (c: Buffer) => sink(c));
@@ -299,5 +299,31 @@ describe('file encryption', () => {
       clearInterval(sampler);
     }
     assert.deepEqual(await spoolEmpty(), []);
+  });
+
+  it('regression: a refused upload over HTTP does not leave its connection hanging (graceful shutdown waited for it)', async () => {
+    const port = (w.app.server.address() as AddressInfo).port;
+    const { body, contentType } = multipart([{ name: 'r', data: encReq('missing') }, { name: 'file', filename: 'f', data: randomBytes(3 * 1024 * 1024) }]);
+    const connections = () => new Promise<number>((r) => w.app.server.getConnections((_e, n) => r(n)));
+    const baseline = await connections();
+    for (const keepAlive of [false, true]) {
+      const agent = new http.Agent({ keepAlive });
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = http.request({ port, agent, method: 'POST', path: '/v1/fileEncrypt', headers: { 'x-api-key': ROLE_KEYS.keyOperationToken, 'content-type': contentType } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+      assert.equal(status, 404);
+      agent.destroy();
+      let open = -1;
+      for (let i = 0; i < 200 && open !== baseline; i++) {
+        open = await connections();
+        if (open !== baseline) await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.equal(open, baseline, `no connection left open (keepAlive ${keepAlive})`);
+    }
   });
 });

@@ -112,6 +112,11 @@ async function withUploadedFile<T>(
       result = { value };
     }
   } catch (e) {
+    // The rest of the upload is no longer read by anyone: detach the multipart parser and let the
+    // request flow to nowhere, as Node does for unread bodies; a paused request would keep the
+    // connection (and a graceful shutdown) waiting until the request timeout.
+    req.raw.unpipe();
+    req.raw.resume();
     throw multipartError(e);
   }
   if (fileBeforeRequest) throw new WardenError(600, 'The JSON request part must come before the file part');
