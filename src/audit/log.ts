@@ -8,6 +8,7 @@ import type { Database } from '../store/schema.ts';
 import { AuditRepository, MetaRepository, type AuditQuery, type AuditRow } from '../store/repositories.ts';
 import { canonical, seal, unseal } from '../keystore/software/seal.ts';
 import type { MasterKey } from '../keystore/software/master-key.ts';
+import { writeUses, type UseCounter } from '../keystore/software/use-counter.ts';
 
 export interface AuditEntry {
   requestId?: string | null;
@@ -31,7 +32,9 @@ const HEAD = 'audit_head';
  */
 const APPEND_LOCK = sql.raw(lockId('audit-append'));
 /** Entries per append transaction at most (11 bound parameters each; far below SQLite's limit). */
-const MAX_BATCH = 200;
+const MAX_BATCH = 500;
+/** Use counts of keys used outside an audited call are written this long after the first such use. */
+const USES_DELAY_MS = 20;
 
 /**
  * The head is `seq:mac:tag` with tag = HMAC(auditKey, "head" ‖ seq ‖ mac). Without the tag anyone able
@@ -97,10 +100,20 @@ export async function resealAuditKey(meta: MetaRepository, from: MasterKey, to: 
   await meta.set(AUDIT_KEY, seal(to.sealKey, key, AUDIT_KEY).toString('base64'));
 }
 
+type Waiter = { entry: AuditEntry; resolve: (seq: number) => void; reject: (e: unknown) => void };
+
+const NO_USES: ReadonlyMap<string, number> = new Map();
+
 export class AuditLog {
-  /** Entries waiting for the next write, and the write in progress (null when idle). */
-  private queue: Array<{ entry: AuditEntry; resolve: (seq: number) => void; reject: (e: unknown) => void }> = [];
+  /** Entries waiting for the next batch. */
+  private queue: Waiter[] = [];
+  /** The batch loop in progress (null when idle), and whether one is about to start. */
   private writing: Promise<void> | null = null;
+  private scheduled = false;
+  /** Key use counters written with each batch (src/keystore/software/use-counter.ts). */
+  private uses: UseCounter | null = null;
+  private usesTimer: NodeJS.Timeout | null = null;
+  private lastError: unknown = null;
 
   constructor(
     private readonly store: Store,
@@ -108,72 +121,145 @@ export class AuditLog {
   ) {}
 
   /**
+   * Writes the keystore's pending use counts in the audit batches (one commit for both), and after
+   * USES_DELAY_MS when uses happen without an audited call (workflow executions, internal signatures).
+   */
+  attachUseCounter(uses: UseCounter): void {
+    this.uses = uses;
+    uses.onPending(() => {
+      if (this.usesTimer) return;
+      this.usesTimer = setTimeout(() => {
+        this.usesTimer = null;
+        void this.flush().catch(() => undefined);
+      }, USES_DELAY_MS);
+      this.usesTimer.unref();
+    });
+  }
+
+  /**
    * Appends one entry and resolves with its sequence number once it is committed; rejects if the write
-   * fails. Appends are serialised so the chain has one order: in-process by one writer at a time, across
-   * nodes by a transaction-scoped advisory lock on PostgreSQL (SQLite serves one node). Entries that
-   * arrive while a write is in progress go into the next transaction together (group commit), so the
-   * one lock and one commit are paid per batch, not per call.
+   * fails (the caller fails its operation: an entry is never silently skipped). Group commit: entries
+   * appended during one turn of the event loop, or while a batch is being written, go into one
+   * transaction together (up to MAX_BATCH), so one commit (fsync) and, on PostgreSQL, one lock on the
+   * head are paid per batch rather than per call. The chain has one order: in-process one batch at a
+   * time, across nodes and processes by the transaction's lock on the head (PostgreSQL advisory lock,
+   * SQLite BEGIN IMMEDIATE).
    */
   append(entry: AuditEntry): Promise<number> {
     return new Promise<number>((resolve, reject) => {
       this.queue.push({ entry, resolve, reject });
-      this.writing ??= this.drain();
+      this.schedule();
     });
+  }
+
+  /**
+   * Starts a batch after the current turn of the event loop: the calls finishing in this turn join it.
+   * A running batch loop picks up what is queued meanwhile by itself.
+   */
+  private schedule(): void {
+    if (this.writing || this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.kick();
+    });
+  }
+
+  private kick(): Promise<void> {
+    // Cleared in a callback, not inside drain(): a drain with nothing to do ends synchronously, before
+    // the assignment here, and would leave a settled promise behind as "writing" for ever.
+    this.writing ??= this.drain().finally(() => {
+      this.writing = null;
+      if (this.queue.length > 0) this.schedule();
+    });
+    return this.writing;
   }
 
   private async drain(): Promise<void> {
-    while (this.queue.length > 0) {
+    for (;;) {
       const batch = this.queue.splice(0, MAX_BATCH);
+      const uses = this.uses && this.uses.size > 0 ? this.uses.take() : NO_USES;
+      if (batch.length === 0 && uses.size === 0) return;
       try {
-        const seqs = await this.write(batch.map((b) => b.entry));
+        const seqs = await this.write(batch.map((b) => b.entry), uses);
         batch.forEach((b, i) => b.resolve(seqs[i] as number));
       } catch (e) {
+        this.lastError = e;
+        if (uses !== NO_USES) this.uses?.giveBack(uses as Map<string, number>);
         batch.forEach((b) => b.reject(e));
       }
+      if (this.queue.length === 0) return;
+      // Let the I/O of this turn run first (responses of the batch just written, calls finishing):
+      // what it appends joins the next batch, which is how batches grow with the load.
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
-    this.writing = null;
   }
 
-  /** Waits for the write in progress (reads after an append see it). */
+  /**
+   * Writes everything queued and every pending use count now and resolves once committed; rejects with
+   * the error of a failed write (the entries' own appenders got it too).
+   */
+  async flush(): Promise<void> {
+    this.lastError = null;
+    // A batch loop in progress may have taken its last look before the newest work arrived.
+    if (this.writing) await this.writing;
+    if (this.queue.length > 0 || (this.uses?.size ?? 0) > 0) await this.kick();
+    if (this.lastError) throw this.lastError;
+  }
+
+  /** Clean shutdown: nothing queued is lost. Appends after close() are still written. */
+  async close(): Promise<void> {
+    if (this.usesTimer) clearTimeout(this.usesTimer);
+    this.usesTimer = null;
+    await this.flush();
+  }
+
+  /** Waits for queued entries (reads after an append see it). */
   private async settled(): Promise<void> {
-    await this.writing;
+    await this.flush().catch(() => undefined);
   }
 
-  private async write(entries: AuditEntry[]): Promise<number[]> {
+  private async write(entries: AuditEntry[], uses: ReadonlyMap<string, number>): Promise<number[]> {
     return this.store.db.transaction().execute(async (trx) => {
-      // First statement of the transaction: under READ COMMITTED the head read below then sees the
-      // previous holder's commit. Released at commit or rollback, so a dead node never holds it.
-      if (this.store.dialect === 'postgres') await sql`select pg_advisory_xact_lock(${APPEND_LOCK})`.execute(trx);
-      const meta = new MetaRepository(trx);
-      const head = parseHead(this.key, await meta.get(HEAD));
-      // Extending a chain whose head was rewritten would launder the change: refuse (the call gets 703).
-      if (!head.valid) throw new Error('the audit log head failed its integrity check; run `warden audit verify`');
-      let prevMac = head.mac;
-      let seq = head.seq;
-      const rows: AuditRow[] = [];
-      const time = new Date().toISOString();
-      for (const entry of entries) {
-        seq += 1;
-        const row = {
-          seq,
-          time,
-          request_id: storable(entry.requestId),
-          principal: storable(entry.principal),
-          method: storable(entry.method),
-          route: storable(entry.route),
-          action: storable(entry.action) ?? '',
-          key_label: storable(entry.keyLabel),
-          outcome: storable(entry.outcome) ?? '',
-          details: entry.details ? JSON.stringify(entry.details) : null,
-        };
-        const mac = entryMac(this.key, prevMac, row);
-        rows.push({ ...row, mac });
-        prevMac = mac;
-      }
-      await trx.insertInto('audit_log').values(rows).execute();
-      await meta.set(HEAD, `${seq}:${prevMac}:${headTag(this.key, seq, prevMac)}`);
-      return rows.map((r) => r.seq);
+      const seqs = entries.length > 0 ? await this.appendRows(trx, entries) : [];
+      if (uses.size > 0) await writeUses(trx, uses as Map<string, number>);
+      return seqs;
     });
+  }
+
+  private async appendRows(trx: Transaction<Database>, entries: AuditEntry[]): Promise<number[]> {
+    // First statement of the transaction: under READ COMMITTED the head read below then sees the
+    // previous holder's commit. Released at commit or rollback, so a dead node never holds it.
+    if (this.store.dialect === 'postgres') await sql`select pg_advisory_xact_lock(${APPEND_LOCK})`.execute(trx);
+    const meta = new MetaRepository(trx);
+    const head = parseHead(this.key, await meta.get(HEAD));
+    // Extending a chain whose head was rewritten would launder the change: refuse (the call gets 703).
+    if (!head.valid) throw new Error('the audit log head failed its integrity check; run `warden audit verify`');
+    let prevMac = head.mac;
+    let seq = head.seq;
+    const rows: AuditRow[] = [];
+    const time = new Date().toISOString();
+    for (const entry of entries) {
+      seq += 1;
+      const row = {
+        seq,
+        time,
+        request_id: storable(entry.requestId),
+        principal: storable(entry.principal),
+        method: storable(entry.method),
+        route: storable(entry.route),
+        action: storable(entry.action) ?? '',
+        key_label: storable(entry.keyLabel),
+        outcome: storable(entry.outcome) ?? '',
+        details: entry.details ? JSON.stringify(entry.details) : null,
+      };
+      const mac = entryMac(this.key, prevMac, row);
+      rows.push({ ...row, mac });
+      prevMac = mac;
+    }
+    await trx.insertInto('audit_log').values(rows).execute();
+    await meta.set(HEAD, `${seq}:${prevMac}:${headTag(this.key, seq, prevMac)}`);
+    return rows.map((r) => r.seq);
   }
 
   async query(q: AuditQuery): Promise<AuditRow[]> {

@@ -49,6 +49,8 @@ export async function openRuntime(config: Config, logger: Logger): Promise<Runti
     if (created) logger.info({ file: config.keystore.masterKeyFile }, 'created a new 256-bit master key');
     const keystore = new SoftwareKeyStore(store, master, config.keystore.unsealedCacheSize);
     const audit = new AuditLog(store, await loadAuditKey(store, master));
+    // Key use counts ride on the audit log's group commit (one transaction per batch for both).
+    audit.attachUseCounter(keystore.uses);
     const attestation = new Attestation(keystore, config.hsm.attestationKeyName);
     await attestation.ensureKey();
     await ensureRfcTimestampKey(keystore, config.hsm.rfcTimestampKeyName);
@@ -68,7 +70,15 @@ export async function openRuntime(config: Config, logger: Logger): Promise<Runti
     }
 
     const services: Services = { config, keystore, audit, attestation, logger, version: VERSION, workflow };
-    return { services, store, master, newApiKeys, close: async () => { await workflow.stop(); await store.close(); } };
+    return { services, store, master, newApiKeys, close: async () => {
+      await workflow.stop();
+      // A clean shutdown writes every queued audit entry and pending use count before the store closes.
+      try {
+        await audit.close();
+      } finally {
+        await store.close();
+      }
+    } };
   } catch (e) {
     await store.close();
     throw e;

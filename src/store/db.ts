@@ -6,7 +6,7 @@ import { chmodSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
-import { Kysely, PostgresDialect, SqliteDialect, type PostgresPool, type PostgresPoolClient } from 'kysely';
+import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver, type PostgresPool, type PostgresPoolClient, type SqliteDialectConfig } from 'kysely';
 import { Migrator, type MigrationProvider } from 'kysely/migration';
 import type { Database } from './schema.ts';
 import { migrations } from './migrations/index.ts';
@@ -62,7 +62,7 @@ async function openSqlite(url: string): Promise<Store> {
   sqlite.pragma('synchronous = FULL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });
   await migrate(db, 'sqlite');
   return {
     db,
@@ -72,6 +72,29 @@ async function openSqlite(url: string): Promise<Store> {
       await db.destroy();
     },
   };
+}
+
+/**
+ * Several processes write one SQLite file (`warden serve --workers N`). A deferred BEGIN takes the write
+ * lock only at its first write; if another process committed after this transaction's first read, that
+ * write fails at once with SQLITE_BUSY (the snapshot is stale, busy_timeout cannot help). BEGIN IMMEDIATE
+ * takes the write lock up front, waiting up to busy_timeout for it, so concurrent writers queue instead
+ * of failing.
+ */
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
+class ImmediateSqliteDialect extends SqliteDialect {
+  constructor(private readonly cfg: SqliteDialectConfig) {
+    super(cfg);
+  }
+
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver(this.cfg);
+  }
 }
 
 async function openPostgres(url: string, options: StoreOptions): Promise<Store> {

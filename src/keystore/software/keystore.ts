@@ -18,6 +18,7 @@ import type { Kysely } from 'kysely';
 import type { MasterKey } from './master-key.ts';
 import { SealError, canonical, seal, unseal } from './seal.ts';
 import { LruCache } from './lru.ts';
+import { UseCounter } from './use-counter.ts';
 import { formatPath, parsePath } from '../../crypto/derivation/hd.ts';
 import { deriveMaterial } from '../../crypto/derivation/keys.ts';
 import { familyOfStored } from '../../crypto/registry.ts';
@@ -105,6 +106,15 @@ function rowToInfo(row: KeyRow): KeyInfo {
   };
 }
 
+/** The columns rowToInfo reads into the AAD (not use_count, certificate or state), compared as stored. */
+function sameMetadata(a: KeyRow, b: KeyRow): boolean {
+  const bytes = (x: Buffer | null, y: Buffer | null) => (x === null || y === null ? x === y : Buffer.compare(x, y) === 0);
+  return a.label === b.label && a.id === b.id && a.algorithm === b.algorithm && a.algorithm_oid === b.algorithm_oid &&
+    a.curve_oid === b.curve_oid && a.key_size === b.key_size && a.key_class === b.key_class && a.creation === b.creation &&
+    a.create_time === b.create_time && a.attributes === b.attributes && a.policy === b.policy && a.system === b.system &&
+    (a.ext ?? null) === (b.ext ?? null) && bytes(a.public_key, b.public_key);
+}
+
 function infoToRow(info: KeyInfo, sealed: Buffer): KeyRow {
   return {
     label: info.label,
@@ -143,7 +153,9 @@ export class SoftwareKeyStore implements KeyStore {
   private readonly keys: KeysRepository;
   private readonly objects: DataObjectsRepository;
   /** Unsealed keys by label, valid while the row's sealed bytes are unchanged. */
-  private readonly cache: LruCache<string, { sealed: Buffer; opened: Opened }>;
+  private readonly cache: LruCache<string, { sealed: Buffer; row: KeyRow; opened: Opened }>;
+  /** Use counts not yet written; the audit log writes them with its batches (use-counter.ts). */
+  readonly uses = new UseCounter();
   private readonly db: Kysely<Database>;
   /** The system key that signs challenge timestamps (docs/workflow.md). */
   private timestampKeyName: string | null = null;
@@ -194,7 +206,7 @@ export class SoftwareKeyStore implements KeyStore {
 
   async peek(label: string): Promise<KeyInfo | null> {
     const row = await this.keys.get(label);
-    return row ? rowToInfo(row) : null;
+    return row ? { ...rowToInfo(row), useCount: Number(row.use_count) + this.uses.pendingFor(label) } : null;
   }
 
   async list(): Promise<string[]> {
@@ -209,12 +221,16 @@ export class SoftwareKeyStore implements KeyStore {
     if (!row) throw errors.keyNotFound(label);
     const sealed = row.sealed ? Buffer.from(row.sealed) : null;
     if (!sealed) throw new WardenError(701, `Key '${label}' failed its integrity check: its sealed record is missing`);
-    const info = rowToInfo(row);
     const cached = this.cache.get(label);
+    const useCount = Number(row.use_count) + this.uses.pendingFor(label);
     let opened: Opened;
-    if (cached && cached.sealed.equals(sealed) && keyAad(cached.opened.info) === keyAad(info)) {
-      opened = { ...cached.opened, info: { ...cached.opened.info, useCount: info.useCount, certificate: info.certificate } };
+    // A hit only for the very row that was unsealed: the same sealed bytes and the same metadata columns
+    // as stored (hence the same AAD), so a key changed on another node is never served stale, without
+    // parsing or re-encoding the metadata on every use.
+    if (cached && cached.sealed.equals(sealed) && sameMetadata(cached.row, row)) {
+      opened = { ...cached.opened, info: { ...cached.opened.info, useCount, certificate: row.certificate ? Buffer.from(row.certificate) : null } };
     } else {
+      const info = { ...rowToInfo(row), useCount };
       let payload: SealedPayload;
       try {
         payload = JSON.parse(unseal(this.master.sealKey, sealed, keyAad(info)).toString('utf8')) as SealedPayload;
@@ -233,7 +249,7 @@ export class SoftwareKeyStore implements KeyStore {
         },
         pw: payload.pw,
       };
-      this.cache.set(label, { sealed, opened });
+      this.cache.set(label, { sealed, row, opened });
     }
     if (!passwordMatches(opened.pw, password)) throw errors.passwordMismatch();
     return opened;
@@ -254,6 +270,7 @@ export class SoftwareKeyStore implements KeyStore {
       if (!info.attributes.destroyable) throw errors.forbidden(`Key '${label}' is not destroyable`);
     }
     this.cache.delete(label);
+    this.uses.forget(label);
     if (!(await this.keys.delete(label))) throw errors.keyNotFound(label);
   }
 
@@ -314,7 +331,9 @@ export class SoftwareKeyStore implements KeyStore {
     if (usage === 'extract' && familyOfStored(info.algorithm).stateful) throw errors.forbidden(`Key '${label}' is a stateful hash-based key and never leaves the keystore`);
     await this.gateUse(info, usage, opts.authorization);
     const result = await fn({ info, material });
-    await this.keys.incrementUse(label);
+    // Batched with the audit log's group commit when the runtime attached one (boot.ts); else written now.
+    if (this.uses.batched) this.uses.add(label);
+    else await this.keys.incrementUse(label);
     return result;
   }
 
