@@ -6,12 +6,16 @@ import { CIPHERS, cipherFor } from '../crypto/ciphers/registry.ts';
 import { SIGNATURE_ALGORITHM_NAMES, signatureAlgorithm } from '../crypto/signatures/registry.ts';
 import { WRAP_METHODS, wrapMethodFor } from '../crypto/wrapping/registry.ts';
 import { familyFor } from '../crypto/registry.ts';
+import { parseAndVerifyCsr } from '../pki/csr.ts';
+import { canonical } from '../keystore/software/seal.ts';
 import { WardenError } from '../server/errors.ts';
+import type { RequestType } from '../workflow/challenge.ts';
 import { intake } from '../workflow/intake.ts';
 import { policyForNewKey } from '../workflow/key-policy.ts';
 import { PolicySchema } from '../workflow/policy.ts';
 import { RequestSignatureSchema, RequestSignatureVerifier } from '../workflow/request-signature.ts';
 import { TAG } from '../workflow/tlv.ts';
+import { CsrBody, SelfSignBody, SignBody as CertificateSignBody } from './certificates.ts';
 import type { RouteDef, RouteGroup } from './route.ts';
 import { Base64, LabelSchema, PasswordSchema, checkLabel, decodeB64, errorResponses, passwordOf, resolveAttributes, type AttributesRequest } from './wire.ts';
 
@@ -80,6 +84,13 @@ const UnwrapBody = Type.Object({
   }),
   requestSignature: RequestSignatureSchema,
 });
+
+const CERTIFICATE_ROLES = ['keyOperationToken', 'keyManagementToken'] as const;
+const Meta = Type.Object({ metaData: MetaData, metaDataSignature: MetaDataSignature });
+
+const CsrRequestBody = Type.Object({ csrSignRequest: Type.Composite([CsrBody, Meta]), requestSignature: RequestSignatureSchema });
+const SelfSignRequestBody = Type.Object({ selfSignCertificateRequest: Type.Composite([SelfSignBody, Meta]), requestSignature: RequestSignatureSchema });
+const CertificateSignRequestBody = Type.Object({ signCertificateRequest: Type.Composite([CertificateSignBody, Meta]), requestSignature: RequestSignatureSchema });
 
 function optional(field: string, v: string | null | undefined): string | undefined {
   if (v === undefined || v === null) return undefined;
@@ -177,6 +188,34 @@ export const asyncOperationRoutes: RouteGroup = (services) => {
         return { unwrapRequestId };
       },
     },
+    certificateRoute('/v1/certificate/request', 'csrsign', 'csrSignRequest', CsrRequestBody, 'certificateSigningRequestAsync',
+      'Request a CSR for a key with a policy: 201 with signRequestId; the result is the PEM CSR'),
+    certificateRoute('/v1/certificate/selfsign', 'selfsign', 'selfSignCertificateRequest', SelfSignRequestBody, 'selfSignCertificateAsync',
+      'Request a self-signed certificate for a key with a policy: 201 with signRequestId; the result is "true" and the certificate is stored with the key'),
+    certificateRoute('/v1/certificate/sign', 'crtsign', 'signCertificateRequest', CertificateSignRequestBody, 'signCertificateAsync',
+      'Request a CA signature on a CSR with a key with a policy: 201 with signRequestId; the result is the PEM certificate'),
   ];
   return routes;
+
+  function certificateRoute(url: string, type: RequestType, wrapper: string, body: typeof CsrRequestBody | typeof SelfSignRequestBody | typeof CertificateSignRequestBody, operationId: string, summary: string): RouteDef {
+    return {
+      method: 'POST', url, roles: CERTIFICATE_ROLES, operationId, tags: TAGS, summary, body, response: id('signRequestId'),
+      handler: async (req, reply, s) => {
+        const full = req.body as Record<string, Record<string, unknown>>;
+        const inner = full[wrapper];
+        const label = String(inner.signKeyName);
+        req.auditLabel = label;
+        if (type === 'crtsign') parseAndVerifyCsr(String(inner.certificateSigningRequest));
+        // What approvers approve and what executes: the request without password and metaData.
+        const request = Object.fromEntries(Object.entries(inner).filter(([k]) => !['keyPassword', 'metaData', 'metaDataSignature'].includes(k)));
+        const signRequestId = await intake(s, verifier, {
+          type, wrapper, body: full, label, password: passwordOf(inner.keyPassword as Parameters<typeof passwordOf>[0]),
+          part: { tag: TAG.payload, value: Buffer.from(canonical(request), 'utf8') }, params: { request },
+          metaData: inner.metaData as string | null | undefined, metaDataSignature: inner.metaDataSignature as string | null | undefined,
+        });
+        reply.code(201);
+        return { signRequestId };
+      },
+    };
+  }
 };

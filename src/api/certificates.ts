@@ -22,6 +22,7 @@ import {
 } from '../pki/certificates.ts';
 import { buildCsr, csrPem, parseAndVerifyCsr } from '../pki/csr.ts';
 import { CERT_SIGNATURE_ALGORITHMS, withSigner } from '../pki/signer.ts';
+import type { KeyStore, UseOptions } from '../keystore/interface.ts';
 import { WardenError } from '../server/errors.ts';
 import type { RouteDef, RouteGroup } from './route.ts';
 import { LabelSchema, PasswordSchema, errorResponses, passwordOf } from './wire.ts';
@@ -59,7 +60,7 @@ const Attributes = Type.Object(
   { description: 'CertificateAttributesDto: the subject of the certificate (request)' },
 );
 
-const CsrBody = Type.Object(
+export const CsrBody = Type.Object(
   {
     signKeyName: LabelSchema,
     keyPassword: Type.Optional(PasswordSchema),
@@ -78,7 +79,7 @@ const CsrBody = Type.Object(
   },
 );
 
-const SelfSignBody = Type.Object(
+export const SelfSignBody = Type.Object(
   {
     signKeyName: LabelSchema,
     keyPassword: Type.Optional(PasswordSchema),
@@ -98,7 +99,7 @@ const SelfSignBody = Type.Object(
   },
 );
 
-const SignBody = Type.Object(
+export const SignBody = Type.Object(
   {
     signKeyName: LabelSchema,
     keyPassword: Type.Optional(PasswordSchema),
@@ -164,13 +165,14 @@ interface CsrResult {
   pem: string;
 }
 
-async function createCsr(body: Static<typeof CsrBody>, s: Parameters<RouteDef['handler']>[2]): Promise<CsrResult> {
+/** Creates the CSR (used by the synchronous routes and by approved /v1/certificate/request requests, whose `use` carries the approvals). */
+export async function createCsr(body: Static<typeof CsrBody>, keystore: KeyStore, use: UseOptions = {}): Promise<CsrResult> {
   const attrs = body.standardCertificateAttributes as CertificateAttributes;
   if (!attrs.commonName || attrs.commonName.trim() === '') throw new WardenError(600, 'standardCertificateAttributes.commonName is required');
   const subject = encodeName(attrs);
   const { keyUsage, extendedKeyUsage } = usages(body);
   const label = body.signKeyName;
-  const { csr, selfSigned } = await withSigner(s.keystore, label, passwordOf(body.keyPassword), body.signatureAlgorithm, async (signer) => {
+  const { csr, selfSigned } = await withSigner(keystore, label, passwordOf(body.keyPassword), body.signatureAlgorithm, async (signer) => {
     const spki = signer.info.publicKey as Buffer;
     const keyId = keyIdentifier(spki);
     const csrDer = await buildCsr({ subject, spki, extensions: standardExtensions({ keyUsage, extendedKeyUsage, subjectKeyId: keyId }) }, signer);
@@ -184,9 +186,51 @@ async function createCsr(body: Static<typeof CsrBody>, s: Parameters<RouteDef['h
       }, signer);
     }
     return { csr: csrDer, selfSigned: cert };
-  });
-  if (selfSigned) await s.keystore.setCertificate(label, selfSigned);
+  }, use);
+  if (selfSigned) await keystore.setCertificate(label, selfSigned);
   return { label, pem: csrPem(csr) };
+}
+
+/** Issues and stores a self-signed certificate for a key (synchronous route and approved /v1/certificate/selfsign requests). */
+export async function selfSignCertificate(body: Static<typeof SelfSignBody>, keystore: KeyStore, use: UseOptions = {}): Promise<Buffer> {
+  const subject = subjectOf(body.commonName, body.standardCertificateAttributes as CertificateAttributes | null | undefined);
+  const { keyUsage, extendedKeyUsage } = usages(body);
+  const certDer = await withSigner(keystore, body.signKeyName, passwordOf(body.keyPassword), body.signatureAlgorithm, async (signer) => {
+    const spki = signer.info.publicKey as Buffer;
+    const keyId = keyIdentifier(spki);
+    const now = wholeSeconds();
+    return issueCertificate({
+      serial: randomSerial(), issuer: subject, subject, notBefore: now, notAfter: addDays(now, body.validity ?? 365), spki,
+      extensions: standardExtensions({ ca: body.certificateAuthority, keyUsage, extendedKeyUsage, subjectKeyId: keyId, authorityKeyId: keyId }),
+    }, signer);
+  }, use);
+  await keystore.setCertificate(body.signKeyName, certDer);
+  return certDer;
+}
+
+/** Issues a certificate for a CSR with a CA key (synchronous route and approved /v1/certificate/sign requests). */
+export async function signCertificateRequest(body: Static<typeof SignBody>, keystore: KeyStore, use: UseOptions = {}): Promise<Buffer> {
+  const csr = parseAndVerifyCsr(body.certificateSigningRequest);
+  const subject = subjectOf(body.commonName, body.standardCertificateAttributes as CertificateAttributes | null | undefined);
+  const { keyUsage, extendedKeyUsage } = usages(body);
+  return withSigner(keystore, body.signKeyName, passwordOf(body.keyPassword), body.signatureAlgorithm, async (signer) => {
+    const caCert = signer.info.certificate;
+    if (!caCert) {
+      throw new WardenError(409, `CA key '${body.signKeyName}' has no certificate: create one with /v1/certificate/synchronous/selfsign or import one`);
+    }
+    const ca = certificateParts(caCert);
+    if (!samePublicKey(ca.spki, signer.info.publicKey as Buffer)) {
+      throw new WardenError(409, `The certificate stored with '${body.signKeyName}' does not certify its public key`);
+    }
+    const now = wholeSeconds();
+    return issueCertificate({
+      serial: randomSerial(), issuer: ca.subject, subject, notBefore: now, notAfter: addDays(now, body.validity ?? 3650), spki: csr.spki,
+      extensions: standardExtensions({
+        ca: body.certificateAuthority, keyUsage, extendedKeyUsage,
+        subjectKeyId: keyIdentifier(csr.spki), authorityKeyId: ca.subjectKeyId ?? keyIdentifier(ca.spki),
+      }),
+    }, signer);
+  }, use);
 }
 
 export const certificateRoutes: RouteGroup = () => {
@@ -199,18 +243,7 @@ export const certificateRoutes: RouteGroup = () => {
     handler: async (req, _reply, s) => {
       const body = req.body as Static<typeof SelfSignBody>;
       req.auditLabel = body.signKeyName;
-      const subject = subjectOf(body.commonName, body.standardCertificateAttributes as CertificateAttributes | null | undefined);
-      const { keyUsage, extendedKeyUsage } = usages(body);
-      const certDer = await withSigner(s.keystore, body.signKeyName, passwordOf(body.keyPassword), body.signatureAlgorithm, async (signer) => {
-        const spki = signer.info.publicKey as Buffer;
-        const keyId = keyIdentifier(spki);
-        const now = wholeSeconds();
-        return issueCertificate({
-          serial: randomSerial(), issuer: subject, subject, notBefore: now, notAfter: addDays(now, body.validity ?? 365), spki,
-          extensions: standardExtensions({ ca: body.certificateAuthority, keyUsage, extendedKeyUsage, subjectKeyId: keyId, authorityKeyId: keyId }),
-        }, signer);
-      });
-      await s.keystore.setCertificate(body.signKeyName, certDer);
+      const certDer = await selfSignCertificate(body, s.keystore);
       return { label: body.signKeyName, certificate: certificatePemOneLine(certDer) };
     },
   });
@@ -223,7 +256,7 @@ export const certificateRoutes: RouteGroup = () => {
       handler: async (req, _reply, s) => {
         const body = req.body as Static<typeof CsrBody>;
         req.auditLabel = body.signKeyName;
-        const { label, pem } = await createCsr(body, s);
+        const { label, pem } = await createCsr(body, s.keystore);
         return { label, certificateSigningRequest: pem };
       },
     },
@@ -235,7 +268,7 @@ export const certificateRoutes: RouteGroup = () => {
       handler: async (req, reply, s) => {
         const body = req.body as Static<typeof CsrBody>;
         req.auditLabel = body.signKeyName;
-        const { label, pem } = await createCsr(body, s);
+        const { label, pem } = await createCsr(body, s.keystore);
         const name = label.replace(/[^A-Za-z0-9._-]/g, '_');
         return reply
           .header('content-type', 'application/pkcs10')
@@ -252,27 +285,7 @@ export const certificateRoutes: RouteGroup = () => {
       handler: async (req, _reply, s) => {
         const body = req.body as Static<typeof SignBody>;
         req.auditLabel = body.signKeyName;
-        const csr = parseAndVerifyCsr(body.certificateSigningRequest);
-        const subject = subjectOf(body.commonName, body.standardCertificateAttributes as CertificateAttributes | null | undefined);
-        const { keyUsage, extendedKeyUsage } = usages(body);
-        const certDer = await withSigner(s.keystore, body.signKeyName, passwordOf(body.keyPassword), body.signatureAlgorithm, async (signer) => {
-          const caCert = signer.info.certificate;
-          if (!caCert) {
-            throw new WardenError(409, `CA key '${body.signKeyName}' has no certificate: create one with /v1/certificate/synchronous/selfsign or import one`);
-          }
-          const ca = certificateParts(caCert);
-          if (!samePublicKey(ca.spki, signer.info.publicKey as Buffer)) {
-            throw new WardenError(409, `The certificate stored with '${body.signKeyName}' does not certify its public key`);
-          }
-          const now = wholeSeconds();
-          return issueCertificate({
-            serial: randomSerial(), issuer: ca.subject, subject, notBefore: now, notAfter: addDays(now, body.validity ?? 3650), spki: csr.spki,
-            extensions: standardExtensions({
-              ca: body.certificateAuthority, keyUsage, extendedKeyUsage,
-              subjectKeyId: keyIdentifier(csr.spki), authorityKeyId: ca.subjectKeyId ?? keyIdentifier(ca.spki),
-            }),
-          }, signer);
-        });
+        const certDer = await signCertificateRequest(body, s.keystore);
         return { label: body.signKeyName, certificate: certificatePemOneLine(certDer) };
       },
     },

@@ -2,7 +2,7 @@
 // attributes) with a keystore key: the private key is opened only inside keystore.use and signed
 // with node:crypto (which, unlike WebCrypto, knows secp256k1 and the brainpool curves).
 import { createPrivateKey, sign as nodeSign, type KeyObject } from 'node:crypto';
-import type { KeyInfo, KeyStore, Password } from '../keystore/interface.ts';
+import type { KeyInfo, KeyStore, Password, UseOptions } from '../keystore/interface.ts';
 import { WardenError } from '../server/errors.ts';
 import { der } from './certificates.ts';
 
@@ -92,7 +92,7 @@ export async function withSigner<T>(
   password: Password,
   algorithm: CertSignatureAlgorithm | null,
   fn: (signer: TbsSigner) => Promise<T>,
-  opts: { system?: boolean } = {},
+  opts: UseOptions = {},
 ): Promise<T> {
   return keystore.use(label, password, 'sign', async ({ info, material }) => {
     const alg = algorithm ?? defaultAlgorithmFor(info);

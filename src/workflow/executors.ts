@@ -9,10 +9,13 @@ import type { SignOptions, SignatureType } from '../crypto/signatures/types.ts';
 import { wrapMethodFor } from '../crypto/wrapping/registry.ts';
 import { checkWrappingKey, unwrapBytes, unwrappedFamily } from '../crypto/wrapping/wrap.ts';
 import { resolveAttributes, type AttributesRequest } from '../api/wire.ts';
+import { createCsr, selfSignCertificate, signCertificateRequest, type CsrBody, type SelfSignBody, type SignBody } from '../api/certificates.ts';
+import { certificatePemOneLine } from '../pki/certificates.ts';
+import type { Static } from '@sinclair/typebox';
 import type { KeyInfo } from '../keystore/interface.ts';
 import { WardenError } from '../server/errors.ts';
 import type { RequestType } from './challenge.ts';
-import type { Executor } from './engine.ts';
+import type { ExecutionContext, Executor } from './engine.ts';
 import type { Policy, PolicyRules } from './policy.ts';
 
 const b64 = (v: unknown): Buffer | undefined => (typeof v === 'string' ? Buffer.from(v, 'base64') : undefined);
@@ -134,29 +137,32 @@ const modify: Executor = {
   },
 };
 
-/** Certificate operations plug in here once their module offers a keystore-level function. */
-export type CertificateExecutors = Partial<Record<'csrsign' | 'crtsign' | 'selfsign', Executor>>;
-
-const unavailable = (type: RequestType): Executor => ({
-  check() {
-    throw new WardenError(611, `Asynchronous ${type} requests are not available in this Warden build`);
-  },
-  async execute() {
-    throw new WardenError(611, `Asynchronous ${type} requests are not available in this Warden build`);
-  },
-});
-
-export function defaultExecutors(certificates: CertificateExecutors = {}): Record<RequestType, Executor> {
+/**
+ * Certificate requests (spec api §4.12.8): the inner request (without password and metaData) is both the
+ * challenge payload approvers see and the parameters the certificate module runs with.
+ */
+function certificate<B>(run: (body: B, ctx: ExecutionContext) => Promise<string>): Executor {
   return {
-    sign,
-    decrypt,
-    unwrap,
-    block: policyChange('block'),
-    unblock: policyChange('unblock'),
-    modify,
-    csrsign: certificates.csrsign ?? unavailable('csrsign'),
-    crtsign: certificates.crtsign ?? unavailable('crtsign'),
-    selfsign: certificates.selfsign ?? unavailable('selfsign'),
+    check(info) {
+      if (!info.attributes.sign) throw new WardenError(614, `Key '${info.label}' does not allow sign`);
+      if (!info.publicKey || info.keyClass !== 'private') throw new WardenError(613, `Key '${info.label}' holds no private key to sign with`);
+    },
+    execute(ctx) {
+      const body = { ...(ctx.params.request as B), keyPassword: ctx.password };
+      return run(body, ctx);
+    },
   };
 }
 
+const csrsign = certificate<Static<typeof CsrBody>>(async (body, ctx) => (await createCsr(body, ctx.keystore, { authorization: ctx.authorization })).pem);
+const selfsign = certificate<Static<typeof SelfSignBody>>(async (body, ctx) => {
+  await selfSignCertificate(body, ctx.keystore, { authorization: ctx.authorization });
+  return 'true';
+});
+const crtsign = certificate<Static<typeof SignBody>>(async (body, ctx) =>
+  certificatePemOneLine(await signCertificateRequest(body, ctx.keystore, { authorization: ctx.authorization })),
+);
+
+export function defaultExecutors(): Record<RequestType, Executor> {
+  return { sign, decrypt, unwrap, block: policyChange('block'), unblock: policyChange('unblock'), modify, csrsign, crtsign, selfsign };
+}
