@@ -114,6 +114,8 @@ export class AuditLog {
   private uses: UseCounter | null = null;
   private usesTimer: NodeJS.Timeout | null = null;
   private lastError: unknown = null;
+  /** Committed batches and entries since start (tests, diagnostics). */
+  readonly stats = { batches: 0, entries: 0, largestBatch: 0 };
 
   constructor(
     private readonly store: Store,
@@ -182,6 +184,9 @@ export class AuditLog {
       if (batch.length === 0 && uses.size === 0) return;
       try {
         const seqs = await this.write(batch.map((b) => b.entry), uses);
+        this.stats.batches++;
+        this.stats.entries += batch.length;
+        this.stats.largestBatch = Math.max(this.stats.largestBatch, batch.length);
         batch.forEach((b, i) => b.resolve(seqs[i] as number));
       } catch (e) {
         this.lastError = e;
