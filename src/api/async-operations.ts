@@ -177,7 +177,7 @@ export const asyncOperationRoutes: RouteGroup = (services) => {
         // The new key's family is known up front for asymmetric methods: check attributes and policy now.
         const family = method.target === 'secret' ? familyFor(r.algorithm || 'AES') : familyFor(method.target);
         const attrs = resolveAttributes(r.attributes as AttributesRequest, { generated: false, symmetric: family.symmetric, algorithm: family.algorithm });
-        const policy = await policyForNewKey({ policy: r.policy }, { symmetric: family.symmetric, extractable: attrs.extractable });
+        const policy = await policyForNewKey({ policy: r.policy }, { symmetric: family.symmetric, extractable: attrs.extractable }, s.approvers ?? null);
         const params = { wrapMethod: method.name, label: r.label, attributes: r.attributes, algorithm: r.algorithm ?? undefined, policy: policy ?? undefined };
         const unwrapRequestId = await intake(s, verifier, {
           type: 'unwrap', wrapper: 'unwrapKeyRequest', body, label: r.unwrapKeyName, password: passwordOf(r.unwrapKeyPassword ?? r.keyPassword),

@@ -99,7 +99,7 @@ export const blockModifyRoutes: RouteGroup = (services) => {
         const body = req.body as Static<typeof ModifyBody>;
         const r = body.modifyRequest;
         req.auditLabel = r.modifyKeyName;
-        const rules = await validateRules(r.policy, null);
+        const rules = await validateRules(r.policy, s.approvers ?? null);
         const modifyKeyRequestId = await intake(s, verifier, {
           type: 'modify', wrapper: 'modifyRequest', body, label: r.modifyKeyName, password: passwordOf(r.keyPassword),
           part: { tag: TAG.policy, value: encodeRules(rules) }, params: { policy: rules }, metaData: r.metaData, metaDataSignature: r.metaDataSignature,
@@ -143,7 +143,7 @@ export const blockModifyRoutes: RouteGroup = (services) => {
         const r = body.modifyRequest;
         req.auditLabel = r.modifyKeyName;
         verifier.check(r, body.requestSignature);
-        const rules = await validateRules(r.policy, null);
+        const rules = await validateRules(r.policy, s.approvers ?? null);
         await s.keystore.changePolicy(r.modifyKeyName, passwordOf(r.keyPassword), { kind: 'modify', rules }, { parameters: syncParameters({ policy: rules }), evidence: evidenceFromSignedApprovals(r.signedApprovals) });
         return {};
       },

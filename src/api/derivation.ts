@@ -97,7 +97,7 @@ export const derivationRoutes: RouteGroup = () => [
         throw new WardenError(606, 'A key imported from a seed needs derive=true with bip32 or slip10');
       }
       if (await s.keystore.peek(body.label)) throw new WardenError(608, `Key '${body.label}' already exists`);
-      const policy = await policyForNewKey(body, { symmetric: false, extractable: attributes.extractable });
+      const policy = await policyForNewKey(body, { symmetric: false, extractable: attributes.extractable }, s.approvers ?? null);
       const curve = hdCurveOf({ algorithm: family.algorithm, curveOid: params.curveOid });
       if (!curve) throw new WardenError(600, `Unsupported Curve: ${body.curveOid}`);
       const { material, ext } = seedMaterial(curve, seed);

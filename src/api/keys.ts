@@ -132,7 +132,7 @@ export const keyRoutes: RouteGroup = () => {
         const params = family.resolve({ keySize: body.keySize, curveOid: body.curveOid });
         const attributes = resolveAttributes(body.attributes as AttributesRequest, { generated: true, symmetric: family.symmetric, algorithm: family.algorithm });
         if (await s.keystore.peek(body.label)) throw new WardenError(608, `Key '${body.label}' already exists`);
-        const policy = await policyForNewKey(body, { symmetric: family.symmetric, extractable: attributes.extractable });
+        const policy = await policyForNewKey(body, { symmetric: family.symmetric, extractable: attributes.extractable }, s.approvers ?? null);
         // Issue 5: BIP-32/SLIP-10 masters get their chain code, SKA keys their address format.
         const { material, ext } = extensionForNewKey({ algorithm: family.algorithm, curveOid: params.curveOid, attributes, addressFormat: body.addressFormat });
         const info = await s.keystore.create({
@@ -250,7 +250,7 @@ export const keyRoutes: RouteGroup = () => {
           if (!body.attributes) throw new WardenError(600, 'attributes is required when importing a private or secret key');
           attributes = resolveAttributes(body.attributes as AttributesRequest, { generated: false, symmetric: family.symmetric, algorithm: family.algorithm });
         }
-        const policy = await policyForNewKey(body, { symmetric: family.symmetric, extractable: attributes.extractable, publicOnly });
+        const policy = await policyForNewKey(body, { symmetric: family.symmetric, extractable: attributes.extractable, publicOnly }, s.approvers ?? null);
         const { ext } = extensionForNewKey({ algorithm: family.algorithm, curveOid: params.curveOid, attributes, addressFormat: body.addressFormat, material });
         const info = await s.keystore.create({
           label: body.label, family, params, attributes, material, certificate: cert?.der ?? null,

@@ -1,6 +1,7 @@
 // The one ordered route registry: every endpoint group of the API, top to bottom. The OpenAPI
 // document and the route→role table are generated from what is listed here.
 import { approvalRoutes } from './approvals.ts';
+import { approverManagementRoutes } from './approver-management.ts';
 import { asyncOperationRoutes } from './async-operations.ts';
 import { attestationRoutes } from './attestation.ts';
 import { blockModifyRoutes } from './block-modify.ts';
@@ -19,4 +20,4 @@ import { serviceRoutes } from './service.ts';
 import { wrapUnwrapRoutes } from './wrap-unwrap.ts';
 import { signVerifyRoutes } from './sign-verify.ts';
 
-export const ROUTE_GROUPS: readonly RouteGroup[] = Object.freeze([keyRoutes, derivationRoutes, dataObjectRoutes, attestationRoutes, signVerifyRoutes, macRoutes, randomRoutes, encryptDecryptRoutes, wrapUnwrapRoutes, certificateRoutes, timestampRoutes, fileEncryptionRoutes, asyncOperationRoutes, blockModifyRoutes, requestRoutes, approvalRoutes, serviceRoutes]);
+export const ROUTE_GROUPS: readonly RouteGroup[] = Object.freeze([keyRoutes, derivationRoutes, dataObjectRoutes, attestationRoutes, signVerifyRoutes, macRoutes, randomRoutes, encryptDecryptRoutes, wrapUnwrapRoutes, certificateRoutes, timestampRoutes, fileEncryptionRoutes, asyncOperationRoutes, blockModifyRoutes, requestRoutes, approvalRoutes, approverManagementRoutes, serviceRoutes]);

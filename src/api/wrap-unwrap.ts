@@ -129,7 +129,7 @@ export const wrapUnwrapRoutes: RouteGroup = () => [
       try {
         const { family, imported } = importUnwrapped(method, r.algorithm, bytes);
         const attributes = resolveAttributes(r.attributes as AttributesRequest, { generated: false, symmetric: family.symmetric, algorithm: family.algorithm });
-        const policy = await policyForNewKey({ policy: r.policy }, { symmetric: family.symmetric, extractable: attributes.extractable });
+        const policy = await policyForNewKey({ policy: r.policy }, { symmetric: family.symmetric, extractable: attributes.extractable }, s.approvers ?? null);
         const info = await s.keystore.create({
           label: r.label, family, params: imported.params, attributes, material: imported.material, password: null, creation: 'imported', policy,
         });

@@ -12,6 +12,7 @@ import { unlockMasterKey } from '../keystore/software/unlock.ts';
 import { Attestation } from '../pki/attestation.ts';
 import { ensureRfcTimestampKey } from '../pki/tsp.ts';
 import { openWorkflow } from '../workflow/index.ts';
+import { openApproverManagement } from '../approvers/index.ts';
 import { openStore, type Store } from '../store/db.ts';
 import { buildApp } from './app.ts';
 import { httpsServerFactory, trustListWarnings } from './tls.ts';
@@ -55,6 +56,7 @@ export async function openRuntime(config: Config, logger: Logger): Promise<Runti
     await attestation.ensureKey();
     await ensureRfcTimestampKey(keystore, config.hsm.rfcTimestampKeyName);
     const workflow = await openWorkflow({ store, keystore, config, logger });
+    const approvers = await openApproverManagement({ db: store.db, keystore, workflow, config, logger });
     await startupDone();
 
     let newApiKeys: Runtime['newApiKeys'] = null;
@@ -69,7 +71,7 @@ export async function openRuntime(config: Config, logger: Logger): Promise<Runti
       if (fresh) newApiKeys = { file, keys };
     }
 
-    const services: Services = { config, keystore, audit, attestation, logger, version: VERSION, workflow };
+    const services: Services = { config, keystore, audit, attestation, logger, version: VERSION, workflow, approvers };
     return { services, store, master, newApiKeys, close: async () => {
       await workflow.stop();
       // A clean shutdown writes every queued audit entry and pending use count before the store closes.

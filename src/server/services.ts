@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/log.ts';
 import type { Config } from '../config/schema.ts';
 import type { KeyStore } from '../keystore/interface.ts';
+import type { ApproverService } from '../approvers/service.ts';
 import type { Attestation } from '../pki/attestation.ts';
 import type { Workflow } from '../workflow/engine.ts';
 
@@ -15,4 +16,6 @@ export interface Services {
   version: string;
   /** Multi-authorization workflow: requests, tasks, approvals, scheduler (docs/workflow.md). */
   workflow: Workflow;
+  /** Approver management and the approver-name directory of policies (docs/approvers.md). */
+  approvers?: ApproverService;
 }

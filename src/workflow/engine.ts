@@ -144,6 +144,14 @@ export class Workflow {
     await this.scheduler?.stop();
   }
 
+  /**
+   * Lets another module take over some requests of a type: approver management (src/approvers/)
+   * runs its forgot-password restores as unwrap requests on the backup key (spec §3.1, §5).
+   */
+  decorateExecutor(type: RequestType, decorate: (inner: Executor) => Executor): void {
+    this.deps.executors[type] = decorate(this.deps.executors[type]);
+  }
+
   // --- Creation ------------------------------------------------------------------------------------
 
   async create(n: NewRequest): Promise<string> {

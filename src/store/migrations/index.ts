@@ -4,6 +4,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { Migration } from 'kysely/migration';
 import { workflowMigration } from '../../workflow/migration.ts';
+import { approversMigration } from '../../approvers/repository.ts';
 
 type Dialect = 'sqlite' | 'postgres';
 
@@ -78,5 +79,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('keys').addColumn('ext', 'text').execute();
       },
     },
+    // Issue 7: approver management (src/approvers/, docs/approvers.md).
+    '005_approvers': approversMigration(dialect),
   };
 }
