@@ -53,6 +53,8 @@ describe('approval task lists', () => {
     assert.ok(!('keyAttributes' in l4));
     const l5 = await at(5);
     assert.match(l5.keyAttributes as string, /^<\?xml/);
+    assert.match(l5.keyAttributes as string, /<policy>\n\s*<key_status>\n\s*<blocked>false<\/blocked>/);
+    assert.ok((l5.keyAttributes as string).includes(`<approval type="public_key" name="${a.name}">${a.spkiB64}</approval>`));
     assert.ok((l5.keyAttributesSignature as string).length > 100);
   });
 

@@ -6,6 +6,7 @@ import { zipSync, strToU8 } from 'fflate';
 import { rsa } from '../crypto/families/rsa.ts';
 import type { KeyInfo, KeyStore } from '../keystore/interface.ts';
 import { subtle, x509 } from './x509.ts';
+import { policyXml } from '../workflow/policy-xml.ts';
 
 const isoSeconds = (d = new Date()) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 
@@ -35,6 +36,7 @@ export function attestationXml(info: KeyInfo, attestTime: string): string {
   xml += attr('never_extractable', a.neverExtractable) + attr('modifiable', a.modifiable) + attr('copyable', a.copyable);
   xml += attr('destroyable', a.destroyable);
   xml += '  </attributes>\n';
+  xml += policyXml(info.policy);
   xml += `</${root}>\n`;
   return xml;
 }
