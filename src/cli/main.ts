@@ -1,13 +1,15 @@
 // The `warden` command: serve, keystore rotate-master-key, audit verify, apikey create, apikey-hash.
 // Output for people goes to stdout/stderr here (the one place besides pino that may print).
+import cluster from 'node:cluster';
 import { createHash } from 'node:crypto';
 import { Command } from 'commander';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import { ROLE_NAMES, type Config } from '../config/schema.ts';
 import { apiKeyHash, newApiKey } from '../auth/api-key-file.ts';
-import { createLogger, openRuntime, startServer, VERSION } from '../server/boot.ts';
+import { createLogger, openRuntime, startServer, VERSION, type Runtime } from '../server/boot.ts';
 import { rotateMasterKey } from '../keystore/software/rotate.ts';
 import { registerApproverCommands } from './approver.ts';
+import { parseWorkers, runPrimary } from '../server/cluster.ts';
 
 const out = (s: string) => process.stdout.write(s + '\n');
 const fail = (s: string): never => {
@@ -34,8 +36,18 @@ program
   .command('serve', { isDefault: true })
   .description('start the REST API')
   .option('-c, --config <file>', 'YAML config file')
-  .action(async (opts: { config?: string }) => {
+  .option('-w, --workers <n>', 'processes sharing the port (node:cluster); 1 = this process only (default: the number of cores)')
+  .action(async (opts: { config?: string; workers?: string }) => {
     const cfg = config(opts);
+    const workers = parseWorkers(opts.workers) ?? fail('--workers must be a whole number from 1 to 256');
+    const announce = (keys: Runtime['newApiKeys']) => {
+      if (!keys) return;
+      out(`\nFirst start: API keys written to ${keys.file} (shown once):`);
+      for (const [role, list] of Object.entries(keys.keys)) out(`  ${role.padEnd(28)} ${list[0]}`);
+      out('');
+    };
+    // The primary prepares the data directory once and forks; each worker runs the code below.
+    if (workers > 1 && cluster.isPrimary) return runPrimary(cfg, workers, { announce, fail });
     let started;
     try {
       started = await startServer(cfg);
@@ -43,12 +55,11 @@ program
       return fail(`cannot start: ${(e as Error).message}`);
     }
     const { app, runtime } = started;
-    if (runtime.newApiKeys) {
-      out(`\nFirst start: API keys written to ${runtime.newApiKeys.file} (shown once):`);
-      for (const [role, keys] of Object.entries(runtime.newApiKeys.keys)) out(`  ${role.padEnd(28)} ${keys[0]}`);
-      out('');
-    }
-    app.log.info({ url: `${cfg.tls.enabled ? 'https' : 'http'}://${cfg.server.host}:${cfg.server.port}`, config: cfg.source, dataDir: cfg.dataDir }, `Warden ${VERSION} started`);
+    announce(runtime.newApiKeys);
+    const port = (app.server.address() as { port?: number } | null)?.port ?? cfg.server.port;
+    const url = `${cfg.tls.enabled ? 'https' : 'http'}://${cfg.server.host}:${port}`;
+    if (cluster.isWorker) app.log.info({ url }, 'worker ready');
+    else app.log.info({ url, config: cfg.source, dataDir: cfg.dataDir }, `Warden ${VERSION} started`);
     let closing = false;
     const shutdown = (signal: string) => {
       if (closing) return;
@@ -74,6 +85,8 @@ program
     };
     process.on('SIGTERM', () => shutdown('SIGTERM'));
     process.on('SIGINT', () => shutdown('SIGINT'));
+    // A worker whose primary is gone (killed) stops too, instead of serving on unsupervised.
+    if (cluster.isWorker) process.on('disconnect', () => shutdown('primary exited'));
   });
 
 const keystore = program.command('keystore').description('software keystore maintenance');

@@ -1,5 +1,6 @@
 // Start-up: data directory, database, master key, keystore, audit log, attestation key, API keys,
 // then the HTTP listener; and the graceful shutdown that finishes in-flight calls and closes the DB.
+import cluster from 'node:cluster';
 import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
@@ -23,7 +24,8 @@ export const VERSION: string = JSON.parse(readFileSync(new URL('../../package.js
 export function createLogger(config: Config): Logger {
   return pino({
     level: config.logging.level,
-    base: { service: 'warden' },
+    // Workers of `serve --workers N` (cluster.ts) say which one logged.
+    base: cluster.isWorker ? { service: 'warden', worker: cluster.worker?.id, pid: process.pid } : { service: 'warden' },
     redact: { paths: ['req.headers["x-api-key"]', 'req.headers.authorization', '*.password', '*.privateKey', '*.secretKey'], censor: '[redacted]' },
   });
 }

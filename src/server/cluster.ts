@@ -1,0 +1,111 @@
+// `warden serve --workers N` (docs/performance.md): the node:cluster primary does the first-start work
+// once (data directory, master key, migrations, audit key, system keys, API key file), then forks N
+// workers that each run the whole server on the one shared port; SIGTERM/SIGINT stop them gracefully.
+// The primary serves no request: a worker that dies is replaced, a worker that cannot start stops all.
+import cluster, { type Worker } from 'node:cluster';
+import { availableParallelism } from 'node:os';
+import type { Config } from '../config/schema.ts';
+import { createLogger, openRuntime, VERSION, type Runtime } from './boot.ts';
+
+/** Default for `serve`: one worker per core (the primary itself is idle after the start). */
+export function defaultWorkers(): number {
+  return availableParallelism();
+}
+
+/** The --workers value: a whole number from 1 to 256 (1 = no cluster, the server runs in this process). */
+export function parseWorkers(text: string | undefined): number | null {
+  if (text === undefined) return defaultWorkers();
+  if (!/^\d+$/.test(text)) return null;
+  const n = Number(text);
+  return n >= 1 && n <= 256 ? n : null;
+}
+
+export interface PrimaryIo {
+  /** Prints the API keys of a first start (main.ts, the same text as a single-process start). */
+  announce(newApiKeys: Runtime['newApiKeys']): void;
+  fail(message: string): never;
+}
+
+/** Replaced workers allowed per minute before the primary gives up (a worker crashing in a loop). */
+const MAX_RESTARTS_PER_MINUTE = 10;
+
+export async function runPrimary(cfg: Config, workers: number, io: PrimaryIo): Promise<void> {
+  // Every worker would open its own empty in-memory database.
+  if (/^sqlite::memory:?$/.test(cfg.database.url)) io.fail('an in-memory database cannot be shared by several workers: use --workers 1');
+  const logger = createLogger(cfg);
+  let newApiKeys: Runtime['newApiKeys'];
+  try {
+    // First start once, before any worker exists: workers then only open what is already there.
+    const runtime = await openRuntime(cfg, logger);
+    newApiKeys = runtime.newApiKeys;
+    await runtime.close();
+  } catch (e) {
+    return io.fail(`cannot start: ${(e as Error).message}`);
+  }
+  io.announce(newApiKeys);
+
+  const live = new Set<Worker>();
+  const listening = new Set<number>();
+  const restarts: number[] = [];
+  let started = false;
+  let stopping = false;
+  let failed = false;
+
+  const fork = () => live.add(cluster.fork());
+  const stopAll = (signal: NodeJS.Signals) => {
+    for (const w of live) w.process.kill(signal);
+  };
+  const shutdown = (reason: string, exitCode: number) => {
+    if (stopping) return;
+    stopping = true;
+    if (exitCode !== 0) failed = true;
+    logger.info({ reason, workers: live.size }, 'shutting down: workers finish their in-flight requests');
+    stopAll('SIGTERM');
+    // Each worker has its own shutdownTimeoutMs; this one only catches a worker that hangs past it.
+    const timer = setTimeout(() => {
+      logger.error('shutdown timed out; killing the workers');
+      stopAll('SIGKILL');
+      process.exit(1);
+    }, cfg.server.shutdownTimeoutMs + 5000);
+    timer.unref();
+    if (live.size === 0) process.exit(failed ? 1 : 0);
+  };
+
+  cluster.on('listening', (worker, address) => {
+    listening.add(worker.id);
+    if (started || listening.size < workers) return;
+    started = true;
+    const scheme = cfg.tls.enabled ? 'https' : 'http';
+    logger.info({ url: `${scheme}://${cfg.server.host}:${address.port}`, workers, config: cfg.source, dataDir: cfg.dataDir }, `Warden ${VERSION} started`);
+  });
+
+  cluster.on('exit', (worker, code, signal) => {
+    live.delete(worker);
+    if (stopping) {
+      if (code !== 0) failed = true;
+      if (live.size === 0) process.exit(failed ? 1 : 0);
+      return;
+    }
+    if (!listening.has(worker.id)) {
+      // It printed why (`warden: cannot start: …`); the others would fail the same way.
+      logger.error({ pid: worker.process.pid, code, signal }, 'a worker could not start');
+      shutdown('a worker could not start', 1);
+      return;
+    }
+    const now = Date.now();
+    restarts.push(now);
+    while (restarts.length > 0 && (restarts[0] as number) < now - 60_000) restarts.shift();
+    if (restarts.length > MAX_RESTARTS_PER_MINUTE) {
+      logger.error({ restarts: restarts.length }, 'workers keep dying; stopping');
+      shutdown('workers keep dying', 1);
+      return;
+    }
+    logger.error({ pid: worker.process.pid, code, signal }, 'a worker exited; starting a new one');
+    fork();
+  });
+
+  process.on('SIGTERM', () => shutdown('SIGTERM', 0));
+  process.on('SIGINT', () => shutdown('SIGINT', 0));
+  // Workers run the same command line; in a worker cluster.isPrimary is false and `serve` starts the server.
+  for (let i = 0; i < workers; i++) fork();
+}
