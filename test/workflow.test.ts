@@ -125,6 +125,8 @@ describe('workflow: sign requests and quorum', () => {
     assert.equal(s.status, 'REJECTED');
     assert.deepEqual(new Set(s.rejectedBy), new Set([a.spkiB64, b.spkiB64]));
     assert.equal((await listTasks(w, c, { requestId: id })).length, 0, 'tasks of a finished request are no longer listed');
+    await w.runtime.services.workflow.tasks.deleteClosed();
+    assert.deepEqual(new Set((await requestStatus(w, id)).rejectedBy), new Set([a.spkiB64, b.spkiB64]), 'the task cleanup keeps rejections');
   });
 
   it('cancel: DELETE /v1/request/{id} → CANCELLED, tasks removed; unknown → 404/651, malformed → 400/609', async () => {

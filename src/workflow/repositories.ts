@@ -167,14 +167,16 @@ export class TasksRepository {
     return Number(r.numUpdatedRows) === 1;
   }
 
+  /** Removes the tasks of a request; rejections stay, they are its `rejectedBy`. */
   async deleteOfRequest(requestId: string): Promise<void> {
-    await this.db.deleteFrom('approval_tasks').where('request_id', '=', requestId).execute();
+    await this.db.deleteFrom('approval_tasks').where('request_id', '=', requestId).where('state', '!=', 'rejected').execute();
   }
 
-  /** Open tasks of requests that are no longer PENDING (cleanup). */
+  /** Tasks of requests that are no longer PENDING (cleanup); rejections stay, they are the request's `rejectedBy`. */
   async deleteClosed(): Promise<number> {
     const r = await this.db
       .deleteFrom('approval_tasks')
+      .where('state', '!=', 'rejected')
       .where('request_id', 'in', (eb) => eb.selectFrom('requests').select('id').where('status', '!=', 'PENDING'))
       .executeTakeFirst();
     return Number(r.numDeletedRows);
