@@ -3,7 +3,7 @@
 // exp, nbf with a clock tolerance; an allow-list of asymmetric algorithms. Tokens that name their own
 // key (jku, x5u, x5c, jwk) are refused outright: Warden only trusts keys from its configuration.
 import { createHash, createPublicKey, X509Certificate, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyOptions } from 'jose';
+import { createRemoteJWKSet, customFetch, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyOptions } from 'jose';
 import type { Logger } from 'pino';
 import { ROLE_NAMES, type Config, type RoleName } from '../config/schema.ts';
 import { WardenError } from '../server/errors.ts';
@@ -114,6 +114,9 @@ export class JwtAuthenticator {
   private readonly remote: ReturnType<typeof createRemoteJWKSet> | null;
   private readonly verifyOptions: JWTVerifyOptions;
   private readonly cache = new Map<string, CachedToken>();
+  /** JWKS documents fetched and tokens answered from the cache (Prometheus counters, src/server/metrics.ts). */
+  jwksFetches = 0;
+  tokenCacheHits = 0;
 
   constructor(
     private readonly cfg: JwtConfig,
@@ -135,6 +138,10 @@ export class JwtAuthenticator {
           timeoutDuration: cfg.jwksTimeoutMs,
           cooldownDuration: cfg.jwksCooldownSeconds * 1000,
           cacheMaxAge: cfg.jwksCacheMaxAgeSeconds * 1000,
+          [customFetch]: (url, options) => {
+            this.jwksFetches++;
+            return fetch(url, options);
+          },
         })
       : null;
     this.verifyOptions = {
@@ -170,7 +177,10 @@ export class JwtAuthenticator {
     const now = Date.now();
     const hit = this.cache.get(id);
     if (hit) {
-      if (hit.expires > now) return hit.credential;
+      if (hit.expires > now) {
+        this.tokenCacheHits++;
+        return hit.credential;
+      }
       this.cache.delete(id);
     }
     const payload = await this.verify(token);

@@ -131,6 +131,8 @@ export class OcspChecker {
   private readonly inflight = new Map<string, Promise<OcspResult>>();
   /** Number of OCSP requests actually sent (for tests and the benchmark). */
   requests = 0;
+  /** Statuses answered from the cache (Prometheus counter, src/server/metrics.ts). */
+  cacheHits = 0;
 
   constructor(private readonly opts: OcspOptions) {}
 
@@ -143,7 +145,10 @@ export class OcspChecker {
     const key = `${createHash('sha256').update(issuer.publicKey.export({ format: 'der', type: 'spki' })).digest('hex')}:${leaf.serialNumber}`;
     const hit = this.cache.get(key);
     if (hit) {
-      if (hit.expires > this.now()) return hit.result;
+      if (hit.expires > this.now()) {
+        this.cacheHits++;
+        return hit.result;
+      }
       this.cache.delete(key);
     }
     const running = this.inflight.get(key);

@@ -144,13 +144,36 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
-    // Approver management (issue 7, docs/approvers.md, spec multi-authorization §5).
-    approverManagement: Type.Object(
+    // Hardening and operability (issue 11, docs/operations.md): per-client limits, HTTP timeouts and
+    // header limits of the listener, and the Prometheus endpoint.
+    limits: Type.Object(
       {
-        oneTimeCodeValiditySeconds: Type.Integer({ minimum: 60, maximum: 365 * 86400, default: 86400, description: 'How long a one-time code stays valid' }),
-        oneTimeCodeMaxAttempts: Type.Integer({ minimum: 1, maximum: 100, default: 5, description: 'Wrong codes before a code is locked' }),
-        pkcs12Iterations: Type.Integer({ minimum: 1000, maximum: 10000000, default: 10000, description: 'PBKDF2 iterations of the approver PKCS#12' }),
-        backupKeySize: Type.Union([Type.Literal(2048), Type.Literal(3072), Type.Literal(4096)], { default: 2048, description: 'RSA size of hsm.backupKeyName when Warden creates it' }),
+        rateLimit: Type.Object(
+          {
+            enabled: Type.Boolean({ default: false, description: 'Token bucket per client (certificate, API key, token subject, else IP)' }),
+            requestsPerSecond: Type.Number({ exclusiveMinimum: 0, default: 100, description: 'Sustained rate per client' }),
+            burst: Type.Integer({ minimum: 1, default: 200, description: 'Bucket size: requests a client may send at once' }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+        maxConcurrentPerClient: Type.Integer({ minimum: 0, default: 1024, description: 'Requests one client may have in flight; 0 = unlimited' }),
+        authFailuresPerMinute: Type.Integer({ minimum: 0, default: 0, description: 'Failed authentications per IP and minute before 429; 0 = off' }),
+        maxTrackedClients: Type.Integer({ minimum: 100, default: 100000, description: 'Clients whose counters are kept (oldest dropped first)' }),
+        requestTimeoutMs: Type.Integer({ minimum: 0, default: 300000, description: 'Whole request (headers + body) must arrive within this; 0 = none' }),
+        headersTimeoutMs: Type.Integer({ minimum: 0, default: 20000, description: 'Request headers must arrive within this (slowloris)' }),
+        keepAliveTimeoutMs: Type.Integer({ minimum: 1, default: 72000, description: 'Idle keep-alive connections are closed after this' }),
+        socketIdleTimeoutMs: Type.Integer({ minimum: 0, default: 0, description: 'A connection idle for this long mid-request is closed; 0 = none' }),
+        maxHeaderSizeBytes: Type.Integer({ minimum: 1024, maximum: 1048576, default: 16384, description: 'Total size of the request line and headers (431 beyond)' }),
+        maxHeadersCount: Type.Integer({ minimum: 10, maximum: 2000, default: 100, description: 'Headers per request; more are ignored' }),
+        connectionsCheckingIntervalMs: Type.Integer({ minimum: 100, default: 2000, description: 'How often timeouts of open connections are checked' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    metrics: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true, description: 'Serve Prometheus metrics at /metrics' }),
+        token: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null, description: 'Bearer token (plain or sha256:<hex>) required at /metrics; null = public' }),
+        processMetrics: Type.Boolean({ default: true, description: 'Include the Node.js process metrics (CPU, memory, event loop, GC)' }),
       },
       { additionalProperties: false, default: {} },
     ),

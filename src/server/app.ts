@@ -14,6 +14,9 @@ import { authChain } from '../auth/chain.ts';
 import { principalAuditDetails, type Principal } from '../auth/principal.ts';
 import type { RoleName } from '../config/schema.ts';
 import { WardenError } from './errors.ts';
+import { healthPlugin } from './health.ts';
+import { limitsPlugin } from './limits.ts';
+import { metricsPlugin } from './metrics.ts';
 import { storeError, storeUnavailable } from '../store/errors.ts';
 import type { Services } from './services.ts';
 
@@ -143,6 +146,10 @@ export async function buildApp(services: Services, opts: AppOptions = {}): Promi
   }
   app.get('/v3/api-docs', { schema: { hide: true } }, async () => app.swagger());
 
+  // Per-client limits and listener timeouts (src/server/limits.ts); before the auth chain so an address
+  // that keeps failing to authenticate is refused first.
+  await app.register(limitsPlugin, { limits: config.limits });
+
   // Authentication chain (src/auth/chain.ts): mTLS (+OCSP) → JWT → API key, and the role table that
   // gives every route registered below its roles (a route the table does not cover fails the boot).
   await app.register(authChain, { config, logger: services.logger });
@@ -151,7 +158,7 @@ export async function buildApp(services: Services, opts: AppOptions = {}): Promi
   app.addHook('onSend', async (req, reply, payload) => {
     const cfg = req.routeOptions.config;
     if (!cfg?.roles || cfg.roles === 'public' || cfg.audit === false) return payload;
-    if (reply.statusCode === 401 || reply.statusCode === 404 && !req.routeOptions.url) return payload;
+    if (reply.statusCode === 401 || reply.statusCode === 429 || reply.statusCode === 404 && !req.routeOptions.url) return payload;
     try {
       await services.audit.append({
         requestId: req.id,
@@ -171,6 +178,11 @@ export async function buildApp(services: Services, opts: AppOptions = {}): Promi
     }
     return payload;
   });
+
+  // Prometheus /metrics and /health/live|ready (src/server/metrics.ts, health.ts); after the audit hook,
+  // so the metrics see the final status of a response whose audit write failed.
+  await app.register(metricsPlugin, { services });
+  await app.register(healthPlugin, { services });
 
   const routes = [...ROUTE_GROUPS.flatMap((g) => g(services)), ...(opts.extraRoutes ?? [])];
   for (const r of routes) {

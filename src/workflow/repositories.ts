@@ -54,6 +54,12 @@ export class RequestsRepository {
     return this.db.selectFrom('requests').selectAll().where('id', 'in', ids).execute();
   }
 
+  /** Requests per status (read at scrape time by the Prometheus gauge of src/server/metrics.ts). */
+  async countByStatus(): Promise<Map<string, number>> {
+    const rows = await this.db.selectFrom('requests').select((eb) => ['status', eb.fn.countAll().as('n')]).groupBy('status').execute();
+    return new Map(rows.map((r) => [r.status, Number(r.n)]));
+  }
+
   /** Moves a request from one of `from` to `to` with `patch`; true when this caller made the transition. */
   async transition(id: string, from: RequestStatus[], to: RequestStatus, patch: Partial<RequestRow> = {}): Promise<boolean> {
     const r = await this.db
@@ -155,6 +161,12 @@ export class TasksRepository {
     // SQLite accepts OFFSET only after a LIMIT.
     if (q.limit !== null || q.offset > 0) sel = sel.limit(q.limit ?? Number.MAX_SAFE_INTEGER).offset(q.offset);
     return sel.execute();
+  }
+
+  /** Tasks per state (read at scrape time by the Prometheus gauge of src/server/metrics.ts). */
+  async countByState(): Promise<Map<string, number>> {
+    const rows = await this.db.selectFrom('approval_tasks').select((eb) => ['state', eb.fn.countAll().as('n')]).groupBy('state').execute();
+    return new Map(rows.map((r) => [r.state, Number(r.n)]));
   }
 
   async touch(ids: string[], at: string): Promise<void> {
