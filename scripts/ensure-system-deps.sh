@@ -2,7 +2,9 @@
 # Installs the Debian packages the tests need (idempotent). As root it apt-get installs what is
 # missing; otherwise it only checks. In CI (CI=true) a missing component is a failure.
 set -euo pipefail
-need=(openssl)
+# chromium: the approver console's end-to-end test (test/console-e2e.test.ts) drives Debian's Chromium
+# with playwright-core; never a browser download.
+need=(openssl chromium)
 missing=()
 for pkg in "${need[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

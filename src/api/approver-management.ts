@@ -5,6 +5,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { APPROVER_ALGORITHMS, RSA_SIZES, type ApproverAlgorithm, type ApproverService } from '../approvers/service.ts';
 import { WardenError } from '../server/errors.ts';
 import type { Services } from '../server/services.ts';
+import { ApproverProofFields, ApproverProofVerifier } from '../workflow/approver-proof.ts';
 import type { RouteDef, RouteGroup } from './route.ts';
 import { PasswordSchema, errorResponses, passwordOf } from './wire.ts';
 
@@ -45,6 +46,20 @@ const OnboardResponse = Type.Object({
   encryptedPayload: Type.String({ description: 'AES-GCM(key = UTF-8 transportPassword) of the PKCS#12, 16-byte tag appended, Base64' }),
   initializationVector: Type.String({ description: '12-byte GCM IV, Base64' }),
 });
+const RequestStatusBody = Type.Object({ ...ApproverProofFields, requestId: Type.String({ maxLength: 64, description: 'The request one of my tasks belongs to' }) });
+const RequestStatusResponse = Type.Object({
+  requestId: Type.String(),
+  type: Type.String({ description: 'sign, decrypt, unwrap, block, unblock, modify, …' }),
+  keyName: Type.String(),
+  status: Type.String({ description: 'PENDING, APPROVED, EXECUTED, FAILED, EXPIRED, REJECTED or CANCELLED' }),
+  executionTime: Type.Union([Type.String(), Type.Null()]),
+  myDecision: Type.Union([Type.Literal('approved'), Type.Literal('rejected'), Type.Literal('open'), Type.Null()], { description: 'What this approver did (null: the task is gone)' }),
+  approvedBy: Type.Array(Type.String()),
+  notYetApprovedBy: Type.Array(Type.String()),
+  rejectedBy: Type.Array(Type.String()),
+});
+const UUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+
 const DeleteResponse = Type.Object({ referencedBy: Type.Array(Type.String(), { description: 'Keys whose policies name this approver: they keep its certificate and still accept its approvals' }) });
 
 function service(s: Services): ApproverService {
@@ -70,7 +85,8 @@ function createInput(body: Static<typeof CreateBody>) {
   };
 }
 
-export const approverManagementRoutes: RouteGroup = () => {
+export const approverManagementRoutes: RouteGroup = (services) => {
+  const proof = new ApproverProofVerifier(services.config, () => services.workflow.clock());
   const create = (method: 'PUT' | 'POST', operationId: string): RouteDef => ({
     method, url: '/v1/approverManagement/create', roles: MANAGER, operationId, tags: TAGS,
     summary: `Create an approver: Warden makes its key pair and certificate, keeps a backup wrapped by the backup key and answers with a one-time code${method === 'POST' ? ' (POST alias of PUT)' : ''}`,
@@ -137,6 +153,33 @@ export const approverManagementRoutes: RouteGroup = () => {
         const { approverName } = req.params as Static<typeof NameParams>;
         req.auditLabel = approverName;
         return service(s).delete(approverName);
+      },
+    },
+    {
+      // Warden extension for the approver console (docs/approvers.md): after deciding, an approver sees
+      // where the request stands without the application's keyOperationToken. Only approvers named by the
+      // request's tasks or approvals get an answer; the result never leaves here.
+      method: 'POST', url: '/v1/filteredRequestStatusApprovalTask', roles: APPROVER, operationId: 'approverRequestStatus', tags: ['Approvals'],
+      summary: 'Warden: the status of a request I hold (or held) a task for, with my approver proof of possession',
+      body: RequestStatusBody, response: { 200: RequestStatusResponse, ...errorResponses },
+      handler: async (req, _reply, s) => {
+        const body = req.body as Static<typeof RequestStatusBody>;
+        const who = proof.verify(body);
+        if (!UUID_RE.test(body.requestId)) throw new WardenError(609, `requestId '${body.requestId}' is not a UUID`);
+        const id = body.requestId.toLowerCase();
+        const notFound = () => new WardenError(651, `Request '${id}' does not exist or names no task of this approver`);
+        const row = await s.workflow.requests.get(id);
+        if (!row) throw notFound();
+        const tasks = await s.workflow.tasks.ofRequest(id);
+        const approved = (await s.workflow.approvals.ofRequest(id)).some((a) => a.approver === who.approver);
+        const mine = tasks.find((t) => t.approver === who.approver);
+        if (who.approver === null || (!mine && !approved)) throw notFound();
+        const v = await s.workflow.view(row);
+        return {
+          requestId: v.id, type: v.type, keyName: v.keyName, status: v.status, executionTime: v.executionTime,
+          myDecision: approved ? 'approved' : mine ? (mine.state as 'approved' | 'rejected' | 'open') : null,
+          approvedBy: v.approvedBy, notYetApprovedBy: v.notYetApprovedBy, rejectedBy: v.rejectedBy,
+        };
       },
     },
     {

@@ -6,6 +6,7 @@ import { asyncOperationRoutes } from './async-operations.ts';
 import { attestationRoutes } from './attestation.ts';
 import { blockModifyRoutes } from './block-modify.ts';
 import { certificateRoutes } from './certificates.ts';
+import { consoleRoutes } from './console.ts';
 import { dataObjectRoutes } from './data-objects.ts';
 import { derivationRoutes } from './derivation.ts';
 import { fileEncryptionRoutes } from './file-encryption.ts';
@@ -20,4 +21,4 @@ import { serviceRoutes } from './service.ts';
 import { wrapUnwrapRoutes } from './wrap-unwrap.ts';
 import { signVerifyRoutes } from './sign-verify.ts';
 
-export const ROUTE_GROUPS: readonly RouteGroup[] = Object.freeze([keyRoutes, derivationRoutes, dataObjectRoutes, attestationRoutes, signVerifyRoutes, macRoutes, randomRoutes, encryptDecryptRoutes, wrapUnwrapRoutes, certificateRoutes, timestampRoutes, fileEncryptionRoutes, asyncOperationRoutes, blockModifyRoutes, requestRoutes, approvalRoutes, approverManagementRoutes, serviceRoutes]);
+export const ROUTE_GROUPS: readonly RouteGroup[] = Object.freeze([keyRoutes, derivationRoutes, dataObjectRoutes, attestationRoutes, signVerifyRoutes, macRoutes, randomRoutes, encryptDecryptRoutes, wrapUnwrapRoutes, certificateRoutes, timestampRoutes, fileEncryptionRoutes, asyncOperationRoutes, blockModifyRoutes, requestRoutes, approvalRoutes, approverManagementRoutes, serviceRoutes, consoleRoutes]);

@@ -177,6 +177,16 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    // Approver management (issue 7, docs/approvers.md, spec multi-authorization §5).
+    approverManagement: Type.Object(
+      {
+        oneTimeCodeValiditySeconds: Type.Integer({ minimum: 60, maximum: 365 * 86400, default: 86400, description: 'How long a one-time code stays valid' }),
+        oneTimeCodeMaxAttempts: Type.Integer({ minimum: 1, maximum: 100, default: 5, description: 'Wrong codes before a code is locked' }),
+        pkcs12Iterations: Type.Integer({ minimum: 1000, maximum: 10000000, default: 10000, description: 'PBKDF2 iterations of the approver PKCS#12' }),
+        backupKeySize: Type.Union([Type.Literal(2048), Type.Literal(3072), Type.Literal(4096)], { default: 2048, description: 'RSA size of hsm.backupKeyName when Warden creates it' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
   },
   { additionalProperties: false },
 );
