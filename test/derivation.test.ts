@@ -182,6 +182,6 @@ describe('derivation rules', () => {
     assert.notEqual(a, b);
     const ed = await w.call('POST', '/v1/key', { label: 'ada', algorithm: 'ED', attributes: { ...SIGN, bip32: true } });
     assert.equal(ed.json().json.derivedAttributes.derivationType, 'ADA');
-    assert.equal((await w.call('POST', '/v1/key/attributes', { label: "ada/0'" })).json().errorCode, 611, 'ADA (Cardano) derivation is not implemented');
+    assert.equal((await w.call('POST', '/v1/key/attributes', { label: "ada/0'" })).json().errorCode, 611, 'ADA (Cardano) derivation is not offered');
   });
 });

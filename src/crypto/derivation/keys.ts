@@ -96,7 +96,7 @@ export function extendedKeyOf(key: KeyShape & { ext?: KeyExtension | null }, mat
   if (!key.attributes.derive) throw new WardenError(614, `Key '${label}' does not allow derivation (derive=false)`);
   const type = derivationTypeOf(key);
   if (!curve || !d || !type) throw new WardenError(634, `Key '${label}' is not a BIP-32/SLIP-10 key (create it with derive and bip32 or slip10)`);
-  if (type === 'ADA') throw new WardenError(611, `Key '${label}' uses ADA (Cardano BIP32-Ed25519) derivation, which this Warden does not implement; create ED keys with slip10`);
+  if (type === 'ADA') throw new WardenError(611, `Key '${label}' uses ADA (Cardano BIP32-Ed25519) derivation, which this Warden does not offer; create ED keys with slip10`);
   return { curve, privateKey: scalarOf(material), chainCode: Buffer.from(d.chainCode, 'hex'), depth: d.depth, parentFingerprint: d.parentFingerprint, index: d.index };
 }
 
