@@ -159,8 +159,7 @@ function identityView(id: Identity): HTMLElement {
 }
 
 function settingsView(): HTMLElement {
-  const form = h('form', { class: 'card', id: 'settings' },
-    h('h2', {}, 'Settings'),
+  const form = h('form', { id: 'settings' },
     field('api-key', 'Approver API key (if this Warden asks for one)', { type: 'password', autocomplete: 'off', value: apiKey() ?? '' }, 'Sent as X-API-KEY; kept in this browser only.'),
     h('button', { type: 'submit' }, 'Save'),
   );
