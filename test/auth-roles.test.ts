@@ -242,6 +242,11 @@ describe('role table: boot', () => {
       assert.equal(wrong.statusCode, 401, url);
       assert.equal(wrong.json().errorCode, 631, url);
     }
+    // fastify's automatic HEAD routes carry the same roles.
+    const head = (role: RoleName | null) => w.app.inject({ method: 'HEAD', url: '/v1/versionInfo', headers: role ? { 'x-api-key': ROLE_KEYS[role] } : {} });
+    assert.equal((await head(SV)).statusCode, 200);
+    assert.equal((await head(KM)).statusCode, 401);
+    assert.equal((await head(null)).statusCode, 401);
     for (const url of ['/v1/KEYSTORE/statistics', '/v1/keystore%2Fstatistics', '/v1/keyX', '/v1/key%2Fattributes', '/V1/versionInfo']) {
       for (const role of [SV, KM, null] as const) {
         const r = await get(url, role);
