@@ -145,18 +145,12 @@ describe('approver console in Chromium', { skip: haveChromium ? false : `${CHROM
     const spki = (await page.inputValue('#public-key')).trim();
     assert.match(spki, /^MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE/);
     await shot('console-5-browser-key');
-    const extractable = await page.evaluate(async () => {
-      const db = await new Promise<IDBDatabase>((res, rej) => {
-        const r = indexedDB.open('warden-approver-console');
-        r.onsuccess = () => res(r.result);
-        r.onerror = () => rej(r.error);
-      });
-      const id = await new Promise<{ privateKey: CryptoKey }>((res) => {
-        const r = db.transaction('identity').objectStore('identity').get('current');
-        r.onsuccess = () => res(r.result);
-      });
+    // Browser code as a string: the test files compile without the DOM library.
+    const extractable = await page.evaluate(`(async () => {
+      const db = await new Promise((res, rej) => { const r = indexedDB.open('warden-approver-console'); r.onsuccess = () => res(r.result); r.onerror = () => rej(r.error); });
+      const id = await new Promise((res) => { const r = db.transaction('identity').objectStore('identity').get('current'); r.onsuccess = () => res(r.result); });
       return id.privateKey.extractable;
-    });
+    })()`);
     assert.equal(extractable, false, 'the private key in IndexedDB is not extractable');
 
     const label = 'treasury-key';
@@ -168,10 +162,10 @@ describe('approver console in Chromium', { skip: haveChromium ? false : `${CHROM
     await page.locator('#refresh').focus();
     await page.keyboard.press('Enter');
     await page.locator(`article.task:has-text("${label}")`).waitFor();
-    let focused = '';
+    let focused: unknown = '';
     for (let i = 0; i < 60 && focused !== 'approve'; i++) {
       await page.keyboard.press('Tab');
-      focused = await page.evaluate(() => (document.activeElement?.classList.contains('approve') && document.activeElement.closest('article')?.textContent?.includes('treasury-key') ? 'approve' : ''));
+      focused = await page.evaluate(`(document.activeElement?.classList.contains('approve') && document.activeElement.closest('article')?.textContent?.includes('treasury-key')) ? 'approve' : ''`);
     }
     assert.equal(focused, 'approve', 'Tab reaches the Approve button');
     await page.keyboard.press('Enter');

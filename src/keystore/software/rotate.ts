@@ -3,6 +3,7 @@
 // after the commit; a crash in between is finished by unlockMasterKey at the next start.
 import { renameSync, rmSync } from 'node:fs';
 import { resealAuditKey } from '../../audit/log.ts';
+import { resealApproverSecrets } from '../../approvers/reseal.ts';
 import type { Store } from '../../store/db.ts';
 import { MetaRepository } from '../../store/repositories.ts';
 import { MasterKey, writeMasterKeyFile } from './master-key.ts';
@@ -19,6 +20,7 @@ export async function rotateMasterKey(store: Store, current: MasterKey, opts: { 
       const result = await SoftwareKeyStore.resealAll(trx, current, next);
       const meta = new MetaRepository(trx);
       await resealAuditKey(meta, current, next);
+      await resealApproverSecrets(trx, current, next);
       await meta.set(CHECK_KEY, next.checkValue);
       return result;
     });
