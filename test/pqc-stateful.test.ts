@@ -40,6 +40,7 @@ describe('LMS (HSS-LMS)', () => {
     assert.equal(r.json().json.algorithm, 'HSS-LMS');
     assert.equal(r.json().json.algorithmOid, '1.2.840.113549.1.9.16.3.17');
     assert.equal(r.json().json.keySize, 5);
+    assert.equal(r.json().json.remainingSignatures, 32, 'reported on create too');
     const pk = decodeSpki(Buffer.from(r.json().json.publicKey, 'base64')).raw;
     assert.equal(await remaining('lms5'), 32);
     const seen: number[] = [];

@@ -201,6 +201,7 @@ export class SoftwareKeyStore implements KeyStore {
     // Stateful keys start at index 0, sealed in the same insert: a key never exists without its state.
     if (key.family.stateful && material.privateKey) row.state = sealState(this.master, info, 0);
     if (!(await this.keys.insert(row))) throw errors.keyExists(key.label);
+    if (key.family.stateful && material.privateKey) return { ...info, remainingSignatures: key.family.stateful.capacity(material) };
     return info;
   }
 
