@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import type { LightMyRequestResponse } from 'fastify';
 import { startTestWarden, type TestWarden } from './helpers/runtime.ts';
 import {
-  approve, createEcKey, fakeClock, listTasks, makeApprover, opensslVerify, policy, pk, requestStatus, rule, signRequest, type Approver,
+  approve, createEcKey, fakeClock, listTasks, makeApprover, opensslVerify, policy, pk, proof, requestStatus, rule, signRequest, type Approver,
 } from './helpers/workflow.ts';
 
 const TRANSPORT = '0123456789abcdef0123456789abcdef';
@@ -288,6 +288,31 @@ describe('approver management', () => {
     assert.deepEqual(st.approvedBy, [a.spkiB64]);
     const pub = Buffer.from(k.json().json.publicKey as string, 'base64');
     assert.ok(opensslVerify(pub, payload, Buffer.from(st.result ?? '', 'base64')));
+  });
+
+  it('/v1/filteredRequestStatusApprovalTask: the approvers of a request see its status (never the result); others get 651', async () => {
+    const a = makeApprover('ec');
+    const stranger = makeApprover('ec');
+    const label = `rs-key-${process.pid}`;
+    assert.equal((await createEcKey(w, label, policy({ ruleUse: rule({ timeout: 3600, groups: [{ quorum: 1, approvals: [pk(a)] }] }) }))).statusCode, 201);
+    const id = await signRequest(w, label);
+    const ask = (who: Approver, requestId = id) => w.call('POST', '/v1/filteredRequestStatusApprovalTask', { ...proof(who, Date.now()), requestId }, 'approverToken');
+    const before = await ask(a);
+    assert.equal(before.statusCode, 200, before.body);
+    assert.equal(before.json().status, 'PENDING');
+    assert.equal(before.json().myDecision, 'open');
+    assert.deepEqual(before.json().notYetApprovedBy, [a.spkiB64]);
+    assertError(await ask(stranger), 404, 651);
+    assertError(await ask(a, '00000000-0000-4000-8000-000000000000'), 404, 651);
+    assertError(await ask(a, 'not-a-uuid'), 400, 609);
+    assertError(await w.call('POST', '/v1/filteredRequestStatusApprovalTask', { ...proof(a, Date.now() - 3600_000), requestId: id }, 'approverToken'), 400, 404);
+    assertError(await w.call('POST', '/v1/filteredRequestStatusApprovalTask', { ...proof(a, Date.now()), requestId: id }, 'keyOperationToken'), 401, 631);
+    assert.equal(await approve(w, a, id), 1);
+    const done = await ask(a);
+    assert.equal(done.json().status, 'EXECUTED');
+    assert.equal(done.json().myDecision, 'approved');
+    assert.equal(done.json().keyName, label);
+    assert.equal('result' in done.json(), false, 'the result is for the application only');
   });
 
   it('deleting an approver that policies name: allowed, the keys are listed, they keep working; new policies get 413', async () => {
