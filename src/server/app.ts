@@ -121,6 +121,9 @@ export async function buildApp(services: Services, opts: AppOptions = {}): Promi
       done(new WardenError(621, 'Request body is not valid JSON'), undefined);
     }
   });
+  // Per-client limits and listener timeouts (src/server/limits.ts); before every route (docs included)
+  // and before the auth chain, so an address that keeps failing to authenticate is refused first.
+  await app.register(limitsPlugin, { limits: config.limits });
   // multipart/form-data (file encryption, spec §4.9) wins over '*': its routes stream the parts themselves.
   await app.register(multipart, { limits: { fileSize: config.server.fileUploadLimitBytes } });
 
@@ -145,10 +148,6 @@ export async function buildApp(services: Services, opts: AppOptions = {}): Promi
     app.get('/', { schema: { hide: true } }, (_req, reply) => reply.redirect('/swagger-ui/'));
   }
   app.get('/v3/api-docs', { schema: { hide: true } }, async () => app.swagger());
-
-  // Per-client limits and listener timeouts (src/server/limits.ts); before the auth chain so an address
-  // that keeps failing to authenticate is refused first.
-  await app.register(limitsPlugin, { limits: config.limits });
 
   // Authentication chain (src/auth/chain.ts): mTLS (+OCSP) → JWT → API key, and the role table that
   // gives every route registered below its roles (a route the table does not cover fails the boot).

@@ -73,12 +73,14 @@ const plugin: FastifyPluginAsync<HealthOptions> = async (app: FastifyInstance, o
     url: '/health/ready',
     config: { ...config, operationId: 'healthReady' },
     schema: { hide: true, response: { 200: Ready, 503: ErrorRef } },
-    handler: async (req) => {
+    // The 503 is sent here: this route is added while the plugin loads, before the app's error handler is set.
+    handler: async (req, reply) => {
       try {
         await checkReady(opts.services, timeoutMs);
       } catch (e) {
         req.log.warn({ err: e }, 'readiness check failed');
-        throw e;
+        const we = e instanceof WardenError ? e : new WardenError(503, `Not ready: ${reasonOf(e)}`);
+        return reply.code(503).send(we.toBody());
       }
       return { status: 'UP' as const, checks: { database: 'UP' as const, keystore: 'UP' as const } };
     },

@@ -176,9 +176,13 @@ export function applyServerLimits(server: Server, cfg: LimitsConfig): void {
   s.setTimeout(cfg.socketIdleTimeoutMs);
 }
 
-function refuse(reply: FastifyReply, retryAfter: number, message: string): WardenError {
-  void reply.header('retry-after', String(retryAfter));
-  return new WardenError(429, message);
+/**
+ * Sends the 429 from the hook itself rather than throwing: routes added before the app's error handler
+ * is set (the OpenAPI document, Swagger UI) would otherwise answer with fastify's own error body.
+ */
+function refuse(reply: FastifyReply, retryAfter: number, message: string): FastifyReply {
+  const e = new WardenError(429, message);
+  return reply.code(e.status).header('retry-after', String(retryAfter)).send(e.toBody());
 }
 
 const plugin: FastifyPluginAsync<LimitsOptions> = async (app: FastifyInstance, opts: LimitsOptions) => {
@@ -198,7 +202,7 @@ const plugin: FastifyPluginAsync<LimitsOptions> = async (app: FastifyInstance, o
       const wait = limiter.authBlocked(req.ip);
       if (wait > 0) {
         refused('auth-failures');
-        throw refuse(reply, wait, `Too many failed authentications from this address; retry in ${wait} s`);
+        return refuse(reply, wait, `Too many failed authentications from this address; retry in ${wait} s`);
       }
     });
     app.addHook('onResponse', async (req, reply) => {
@@ -215,12 +219,12 @@ const plugin: FastifyPluginAsync<LimitsOptions> = async (app: FastifyInstance, o
     const wait = limiter.take(client);
     if (wait > 0) {
       refused('rate');
-      throw refuse(reply, wait, `Rate limit of ${cfg.rateLimit.requestsPerSecond} requests/s exceeded; retry in ${wait} s`);
+      return refuse(reply, wait, `Rate limit of ${cfg.rateLimit.requestsPerSecond} requests/s exceeded; retry in ${wait} s`);
     }
     if (cfg.maxConcurrentPerClient > 0) {
       if (!limiter.enter(client)) {
         refused('concurrency');
-        throw refuse(reply, 1, `More than ${cfg.maxConcurrentPerClient} concurrent requests from this client`);
+        return refuse(reply, 1, `More than ${cfg.maxConcurrentPerClient} concurrent requests from this client`);
       }
       // 'close' comes once for every response: finished, failed or aborted by the client.
       reply.raw.once('close', () => limiter.leave(client));

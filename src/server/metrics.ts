@@ -247,11 +247,16 @@ const plugin: FastifyPluginAsync<MetricsOptions> = async (app: FastifyInstance, 
     url: '/metrics',
     config: { roles: 'public', audit: false, limits: false, operationId: 'metrics' },
     schema: { hide: true },
+    // Refusals are sent here: this route is added while the plugin loads, before the app's error handler is set.
     handler: async (req, reply) => {
       if (wanted) {
         const m = /^Bearer[ \t]+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
-        if (!m) throw new WardenError(406, 'Missing access token: /metrics needs Authorization: Bearer <metrics.token>');
-        if (!timingSafeEqual(createHash('sha256').update(m[1], 'utf8').digest(), wanted)) throw new WardenError(617, 'Invalid access token for /metrics');
+        const refusal = !m
+          ? new WardenError(406, 'Missing access token: /metrics needs Authorization: Bearer <metrics.token>')
+          : timingSafeEqual(createHash('sha256').update(m[1], 'utf8').digest(), wanted)
+            ? null
+            : new WardenError(617, 'Invalid access token for /metrics');
+        if (refusal) return reply.code(refusal.status).send(refusal.toBody());
       }
       const parts = [await registry.metrics()];
       if (cfg.processMetrics) parts.push(await processMetrics().metrics());
