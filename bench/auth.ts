@@ -2,7 +2,7 @@
 // key, a JWT (verified-token cache on and off), HTTPS without client certificates, mTLS and mTLS + OCSP
 // (cached, against a real `openssl ocsp` responder), as ratios to no auth. Each mode is a fresh Warden
 // on a free loopback port; autocannon runs in a child process so it does not share Warden's event loop.
-// Usage: npm run bench:auth [-- --duration 3 --connections 16 --rounds 2] (best of `rounds` per mode:
+// Usage: npm run bench:auth [-- --duration 3 --connections 16 --rounds 2 --warmup 1] (best of `rounds` per mode:
 // the modes run interleaved, so a noisy neighbour on a shared machine hurts every mode alike).
 import { execFile } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -57,10 +57,11 @@ if (process.argv[2] === '--cannon') {
 const DURATION = arg('duration', 3);
 const CONNECTIONS = arg('connections', 16);
 const ROUNDS = arg('rounds', 2);
+const WARMUP = arg('warmup', 1);
 const SELF = fileURLToPath(import.meta.url);
 
-async function cannon(req: Omit<CannonRequest, 'duration' | 'connections'>): Promise<CannonResult> {
-  const { stdout } = await run(process.execPath, ['--import', 'tsx', SELF, '--cannon', JSON.stringify({ ...req, duration: DURATION, connections: CONNECTIONS })], {
+async function cannon(req: Omit<CannonRequest, 'duration' | 'connections'>, duration = DURATION): Promise<CannonResult> {
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', SELF, '--cannon', JSON.stringify({ ...req, duration, connections: CONNECTIONS })], {
     maxBuffer: 16 * 1024 * 1024,
   });
   return JSON.parse(stdout) as CannonResult;
@@ -120,7 +121,10 @@ async function main(): Promise<void> {
         const w = await startWarden(m.config, { dataDir });
         try {
           const tlsReq = w.url.startsWith('https') ? { ca: pki.root.crt, ...(m.clientCert ? { cert: pki.client.chain, key: pki.client.key } : {}) } : undefined;
-          const r = await cannon({ url: `${w.url}/v1/versionInfo`, headers: m.headers ?? {}, ...(tlsReq ? { tls: tlsReq } : {}) });
+          const req = { url: `${w.url}/v1/versionInfo`, headers: m.headers ?? {}, ...(tlsReq ? { tls: tlsReq } : {}) };
+          // A short unmeasured run first: JIT, TLS session and caches warm, as on a long-running server.
+          if (WARMUP > 0) await cannon(req, WARMUP);
+          const r = await cannon(req);
           const row = rows[i];
           row.bad += r.non2xx + r.errors;
           if (r.requests.average > row.rps) Object.assign(row, { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99 });
