@@ -157,3 +157,38 @@ describe('restart', () => {
     assert.equal((await sign('lms5', 'LMS', Buffer.from('x'))).json().errorCode, 614);
   });
 });
+
+describe('asynchronous signing (multi-authorization) of PQC keys', () => {
+  it('an SKA LMS key signs through /v1/sign after approval with a fresh index; an SKA ML-DSA key keeps its context', async () => {
+    const { approve, makeApprover, policy, quorumRule, requestStatus, signRequest } = await import('./helpers/workflow.ts');
+    const a = makeApprover('ec');
+    const pol = policy({ ruleUse: quorumRule(1, [a]) });
+    const lms = await w.call('POST', '/v1/key', { label: 'ska-lms', algorithm: 'LMS', keySize: 5, attributes: { sign: true, decrypt: false, unwrap: false }, policy: pol });
+    assert.equal(lms.statusCode, 201, lms.body);
+    const pk = decodeSpki(Buffer.from(lms.json().json.publicKey, 'base64')).raw;
+    const indices: number[] = [];
+    for (let i = 0; i < 2; i++) {
+      const msg = Buffer.from(`async ${i}`);
+      const id = await signRequest(w, 'ska-lms', msg, { signatureAlgorithm: 'LMS' });
+      assert.equal((await requestStatus(w, id)).status, 'PENDING');
+      await approve(w, a, id);
+      const done = await requestStatus(w, id);
+      assert.equal(done.status, 'EXECUTED', JSON.stringify(done));
+      const sig = Buffer.from(done.result as string, 'base64');
+      assert.ok(hssVerify(pk, msg, sig));
+      indices.push(hssSignatureIndex(sig));
+    }
+    assert.deepEqual(indices, [0, 1]);
+    const ml = await w.call('POST', '/v1/key', { label: 'ska-mldsa', algorithm: 'ML-DSA-44', attributes: { sign: true, decrypt: false, unwrap: false }, policy: pol });
+    assert.equal(ml.statusCode, 201, ml.body);
+    const msg = Buffer.from('async ml-dsa');
+    const id = await signRequest(w, 'ska-mldsa', msg, { signatureAlgorithm: 'ML_DSA', context: b64(Buffer.from('ctx')) });
+    await approve(w, a, id);
+    const done = await requestStatus(w, id);
+    assert.equal(done.status, 'EXECUTED', JSON.stringify(done));
+    const v = await w.call('POST', '/v1/verify', { verifySignatureRequest: { payload: b64(msg), signKeyName: 'ska-mldsa', signatureAlgorithm: 'ML_DSA', signature: done.result, context: b64(Buffer.from('ctx')) } }, 'keyOperationToken');
+    assert.equal(v.json().signatureValid, true);
+    // without approvals the synchronous call is refused by the keystore
+    assert.equal((await sign('ska-lms', 'LMS', Buffer.from('x'))).json().errorCode, 401);
+  });
+});

@@ -118,7 +118,7 @@ export const asyncOperationRoutes: RouteGroup = (services) => {
         const r = body.signRequest;
         req.auditLabel = r.signKeyName;
         const alg = signatureAlgorithm(r.signatureAlgorithm);
-        if (r.context && decodeB64('signRequest.context', r.context).length > 0) {
+        if (r.context && decodeB64('signRequest.context', r.context).length > 0 && !alg.context) {
           throw new WardenError(600, `context applies to ML-DSA / SLH-DSA only, not to ${alg.name}`);
         }
         const params = {
@@ -127,6 +127,8 @@ export const asyncOperationRoutes: RouteGroup = (services) => {
           auxiliaryRandomData: optional('signRequest.auxiliaryRandomData', r.auxiliaryRandomData),
           taprootTweakData: optional('signRequest.taprootTweakData', r.taprootTweakData),
           merkleRootData: optional('signRequest.merkleRootData', r.merkleRootData),
+          // ML-DSA / SLH-DSA context (issue 5); absent for every other algorithm.
+          ...(alg.context && r.context ? { context: optional('signRequest.context', r.context) } : {}),
         };
         if (alg.scheme !== 'SCHNORR' && (params.auxiliaryRandomData || params.taprootTweakData || params.merkleRootData)) {
           throw new WardenError(600, 'auxiliaryRandomData, taprootTweakData and merkleRootData apply to NONE_WITH_EC_SCHNORR_BIP0340 only');

@@ -36,6 +36,7 @@ function signOptions(p: Record<string, unknown>): SignOptions {
     auxiliaryRandomData: b64(p.auxiliaryRandomData),
     taprootTweakData: b64(p.taprootTweakData),
     merkleRootData: b64(p.merkleRootData),
+    context: b64(p.context),
   };
 }
 
@@ -55,9 +56,14 @@ const sign: Executor = {
   },
   async execute(ctx) {
     const alg = signatureAlgorithm(String(ctx.params.signatureAlgorithm));
-    const signature = await ctx.keystore.use(ctx.label, ctx.password, 'sign', ({ info, material }) =>
-      signWith(alg, { algorithm: info.algorithm, curveOid: info.curveOid, keySize: info.keySize, material }, ctx.payload, signOptions(ctx.params)),
-    { authorization: ctx.authorization });
+    // LMS/XMSS (issue 5): the keystore reserves and seals the one-time index before signing.
+    const signature = alg.stateful
+      ? await ctx.keystore.useStateful(ctx.label, ctx.password, ({ info, material }, stateIndex) =>
+        signWith(alg, { algorithm: info.algorithm, curveOid: info.curveOid, keySize: info.keySize, material }, ctx.payload, { ...signOptions(ctx.params), stateIndex }),
+      { authorization: ctx.authorization })
+      : await ctx.keystore.use(ctx.label, ctx.password, 'sign', ({ info, material }) =>
+        signWith(alg, { algorithm: info.algorithm, curveOid: info.curveOid, keySize: info.keySize, material }, ctx.payload, signOptions(ctx.params)),
+      { authorization: ctx.authorization });
     return signature.toString('base64');
   },
 };
