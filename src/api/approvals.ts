@@ -51,7 +51,10 @@ const ApprovalBody = Type.Object(
   { examples: [{ id: '6947…', approvalToBeSigned: '4AAAADsA…', signature: 'MEUCIQ…', approvalDigestAlgorithm: 'SHA-256', approverPublicKey: 'MFkw…' }] },
 );
 
-const RejectBody = Type.Object({ ...ApproverProofFields, id: Type.String({ maxLength: 64, description: 'Task id' }) });
+const RejectBody = Type.Object(
+  { ...ApproverProofFields, id: Type.String({ maxLength: 64, description: 'Task id' }) },
+  { examples: [{ timestamp: '2026-11-28T12:00:00Z', timestampSignature: 'MEUCIQ…', timestampDigestAlgorithm: 'SHA-256', approverPublicKey: 'MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE…', id: '6947c6b0-…' }] },
+);
 
 const Obj = Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()]);
 const Str = Type.Union([Type.String(), Type.Null()]);

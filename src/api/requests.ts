@@ -38,7 +38,7 @@ const FilterFields = {
   sortOrder: Type.Optional(Type.Union([...SORT_ORDERS.map((o) => Type.Literal(o)), Type.Null()])),
 };
 const FilterQuery = Type.Object(FilterFields);
-const FilterBody = Type.Union([Type.Object(FilterFields), Type.Null()]);
+const FilterBody = Type.Union([Type.Object(FilterFields), Type.Null()], { examples: [{ status: 'PENDING', pageNumber: 0, pageSize: 50, sortOrder: 'CREATION_DATE_DESC' }] });
 const ListResponse = Type.Object({ requests: Type.Array(RequestStatusSchema) });
 
 function checkId(id: string): string {
