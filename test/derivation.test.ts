@@ -2,12 +2,15 @@
 // vector (secp256k1 = BIP-32, nist256p1, ed25519) and the BIP-32 serialized vectors 1–3 by seed import
 // (/v1/importedKey) and temporary derivation in key names (attributes: public key + derivationValue;
 // plain export: private key), persisted derived keys inheriting password and policy, signing with a
-// path in signKeyName, the Ed25519 hardened-only rule (400) and the refusals.
+// path in signKeyName, the Ed25519 hardened-only rule (400) and the refusals; the BIP-340 test vectors
+// (test-vectors.csv 0–14) through /v1/synchronousSign and /v1/verify, as used by BIP-32-derived keys.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPrivateKey, createPublicKey, verify as nodeVerify } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { HDKey } from '@scure/bip32';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { materialOf } from '../src/crypto/derivation/keys.ts';
 import { fastDataDir } from './helpers/signature-keys.ts';
 import { startTestWarden, type TestWarden } from './helpers/runtime.ts';
 
@@ -183,5 +186,46 @@ describe('derivation rules', () => {
     const ed = await w.call('POST', '/v1/key', { label: 'ada', algorithm: 'ED', attributes: { ...SIGN, bip32: true } });
     assert.equal(ed.json().json.derivedAttributes.derivationType, 'ADA');
     assert.equal((await w.call('POST', '/v1/key/attributes', { label: "ada/0'" })).json().errorCode, 611, 'ADA (Cardano) derivation is not offered');
+  });
+});
+
+describe('BIP-340 Schnorr test vectors through the API', () => {
+  it('test-vectors.csv 0–14: signing vectors reproduce the signature, verification vectors give the listed result', async () => {
+    const rows = readFileSync(new URL('./vectors/bip340.csv', import.meta.url), 'utf8').trim().split('\n').slice(1).map((l) => l.split(','));
+    let ran = 0;
+    for (const [index, secret, pub, aux, msg, sig, result] of rows) {
+      const label = `bip340-${index}`;
+      const expected = result === 'TRUE';
+      if (secret) {
+        const m = materialOf({ curve: 'secp256k1', privateKey: Buffer.from(secret, 'hex') });
+        const imp = await w.call('POST', '/v1/key/import/plain', { label, algorithm: 'EC', privateKey: b64(m.privateKey as Buffer), attributes: { sign: true, decrypt: false, unwrap: false } });
+        assert.equal(imp.statusCode, 201, imp.body);
+        const s = await w.call('POST', '/v1/synchronousSign', { signRequest: { payload: b64(Buffer.from(msg, 'hex')), signKeyName: label, signatureAlgorithm: 'NONE_WITH_EC_SCHNORR_BIP0340', auxiliaryRandomData: b64(Buffer.from(aux, 'hex')) } }, 'keyOperationToken');
+        assert.equal(s.statusCode, 200, s.body);
+        assert.equal(Buffer.from(s.json().signature, 'base64').toString('hex').toUpperCase(), sig, `vector ${index}`);
+      } else {
+        // The x-only key as the even-y point; an x that is not on the curve or ≥ p cannot be imported.
+        let spki: Buffer | null = null;
+        try {
+          const p = secp256k1.Point.fromBytes(Buffer.concat([Buffer.from([2]), Buffer.from(pub, 'hex')])).toBytes(false);
+          spki = createPublicKey({ key: { kty: 'EC', crv: 'secp256k1', x: Buffer.from(p.subarray(1, 33)).toString('base64url'), y: Buffer.from(p.subarray(33)).toString('base64url') }, format: 'jwk' }).export({ type: 'spki', format: 'der' });
+        } catch {
+          spki = null;
+        }
+        if (!spki) {
+          assert.equal(expected, false, `vector ${index}: the key is invalid`);
+          ran++;
+          continue;
+        }
+        const imp = await w.call('POST', '/v1/key/import/plain', { label, algorithm: 'EC', publicKey: b64(spki) });
+        assert.equal(imp.statusCode, 201, imp.body);
+      }
+      const v = await w.call('POST', '/v1/verify', { verifySignatureRequest: { payload: b64(Buffer.from(msg, 'hex')), signKeyName: label, signatureAlgorithm: 'NONE_WITH_EC_SCHNORR_BIP0340', signature: b64(Buffer.from(sig, 'hex')) } }, 'keyOperationToken');
+      assert.equal(v.statusCode, 200, v.body);
+      assert.equal(v.json().signatureValid, expected, `vector ${index} (${rows[Number(index)][7] || 'valid'})`);
+      ran++;
+    }
+    console.log(`[bip340] ran ${ran} vectors (4 signing, ${ran - 4} verification-only), skipped 0`);
+    assert.equal(ran, 15);
   });
 });
