@@ -55,6 +55,9 @@ const sqliteOnly = (f) => /^\/\/ warden-test-db: sqlite-only\s*$/m.test(textOf(f
 // A file touches the database if it starts a runtime or opens a store itself.
 const touchesDb = (f) => /helpers\/runtime|src\/store\/|src\/server\/boot|openRuntime|openStore|startTestWarden/.test(textOf(f));
 
+let current = null;
+let runTag = null;
+
 function run(label, files, env) {
   return new Promise((resolve) => {
     if (files.length === 0) return resolve({ label, code: 0, seconds: 0, files: 0 });
@@ -65,6 +68,7 @@ function run(label, files, env) {
       stdio: 'inherit',
       env: { ...process.env, ...env },
     });
+    current = child;
     child.on('exit', (code, signal) => resolve({ label, code: code ?? (signal ? 1 : 0), seconds: (Date.now() - started) / 1000, files: files.length }));
   });
 }
@@ -94,6 +98,15 @@ async function dropRunDatabases(tag) {
   }
 }
 
+// Stopped from outside (CI timeout, ^C): stop the test process, then drop this run's databases.
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    current?.kill(signal);
+    const cleanup = runTag ? dropRunDatabases(runTag).catch(() => 0) : Promise.resolve(0);
+    void cleanup.finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  });
+}
+
 const results = [];
 if (db !== 'postgres') {
   results.push(await run('SQLite', listTests().filter((f) => !pgOnly(f)), { WARDEN_TEST_DB: 'sqlite' }));
@@ -101,6 +114,7 @@ if (db !== 'postgres') {
 if (db !== 'sqlite') {
   if (await pgReachable()) {
     const tag = `r${process.pid}${Date.now().toString(36)}`;
+    runTag = tag;
     const wanted = (f) => pgOnly(f) || (!sqliteOnly(f) && (explicit.length > 0 || pgScope === 'all' || touchesDb(f)));
     const files = listTests().filter(wanted);
     results.push(await run('PostgreSQL', files, { WARDEN_TEST_DB: 'postgres', WARDEN_TEST_RUN_ID: tag }));

@@ -105,6 +105,9 @@ async function openPostgres(url: string, options: StoreOptions): Promise<Store> 
     connectionTimeoutMillis: o.connectionTimeoutMs,
     idleTimeoutMillis: o.idleTimeoutMs,
     keepAlive: true,
+    // Idle pooled connections do not hold the event loop open: a CLI command (or a runtime someone
+    // forgot to close) ends when its work does; the HTTP listener keeps a server alive.
+    allowExitOnIdle: true,
     application_name: 'warden',
     ...(o.statementTimeoutMs > 0
       ? { statement_timeout: o.statementTimeoutMs, query_timeout: o.statementTimeoutMs + Math.max(1000, o.connectionTimeoutMs) }

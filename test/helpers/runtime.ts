@@ -47,10 +47,21 @@ export async function startTestWarden(opts: { dataDir?: string; env?: Record<str
     WARDEN_API_AUTHENTICATION_APPROVER_KEY_MANAGEMENT_TOKEN: ROLE_KEYS.approverKeyManagementToken,
     ...opts.env,
   };
-  const config = loadConfig({ env, cwd: dataDir });
-  const runtime = await openRuntime(config, pino({ level: 'silent' }));
-  const app = await buildApp(runtime.services);
-  await app.ready();
+  // A start that fails must not leave its pool behind: open PostgreSQL sockets (and the workflow
+  // scheduler using them) would keep the test process alive after its last test.
+  let config: Config;
+  let runtime: Runtime | undefined;
+  let app: FastifyInstance;
+  try {
+    config = loadConfig({ env, cwd: dataDir });
+    runtime = await openRuntime(config, pino({ level: 'silent' }));
+    app = await buildApp(runtime.services);
+    await app.ready();
+  } catch (e) {
+    await runtime?.close();
+    if (!opts.dataDir) await pg?.drop();
+    throw e;
+  }
   return {
     app,
     runtime,
