@@ -121,7 +121,7 @@ describe('workflow security', () => {
     // An unlisted signer certificate: 405.
     const other = makeApprover('ec', 'rogue');
     assertError(await w.call('POST', '/v1/filteredAllApprovalTask', {
-      timestamp: ts, timestampSignature: signBytes(other, Buffer.from(ts)).toString('base64'), timestampSigningCertificate: other.certificate().toString('base64'),
+      timestamp: ts, timestampSignature: signBytes(other, Buffer.from(ts)).toString('base64'), timestampDigestAlgorithm: 'SHA-256', timestampSigningCertificate: other.certificate().toString('base64'),
     }, 'approverToken'), 400, 405);
     const del = await w.call('DELETE', '/v1/task', { ...signerProof, id: task.id }, 'approverToken');
     assert.equal(del.statusCode, 200, del.body);

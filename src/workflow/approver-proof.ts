@@ -1,13 +1,11 @@
-// Approver proof of possession on the task endpoints (spec multi-authorization §4.2): a fresh timestamp
-// signed with the approver's key (public key or certificate), or with a whitelisted timestamp signer's
-// certificate (`general.allowedTimestampSigningCertificates`, Annex D), which may list and reject the
-// tasks of any approver but never approve.
-import { X509Certificate } from 'node:crypto';
+// Approver proof of possession on the task endpoints (spec multi-authorization §4.2): the body fields,
+// and the auth module's verifier (a fresh timestamp signed with the approver's key, or by a whitelisted
+// timestamp signer, Annex D, who may list and reject any approver's tasks but never approve) mapped to
+// the approver identity the workflow keys tasks by (canonical Base64 SPKI).
 import { Type, type Static } from '@sinclair/typebox';
 import type { Config } from '../config/schema.ts';
-import { readCertificates } from '../auth/files.ts';
+import { ApproverProofVerifier as AuthProofVerifier } from '../auth/approver-proof.ts';
 import { WardenError } from '../server/errors.ts';
-import { verifyApproverSignature } from './approver-signature.ts';
 import type { ApproverIdentity } from './engine.ts';
 import { canonicalSpki, certificateSpki } from './policy.ts';
 
@@ -17,7 +15,7 @@ const B64 = (description: string) => Type.Optional(Type.Union([Type.String({ max
 export const ApproverProofFields = {
   timestamp: Type.String({ minLength: 1, maxLength: 64, description: 'Current time, ISO-8601 (e.g. 2024-08-14T20:02:58+02:00)' }),
   timestampSignature: Type.String({ minLength: 1, maxLength: 65536, description: 'Base64 signature over the UTF-8 bytes of timestamp exactly as sent' }),
-  timestampDigestAlgorithm: Type.Optional(Type.Union([Type.String({ maxLength: 16 }), Type.Null()], { description: 'SHA-224 … SHA3-512, or EdDSA (default SHA-256)' })),
+  timestampDigestAlgorithm: Type.Optional(Type.Union([Type.String({ maxLength: 16 }), Type.Null()], { description: 'SHA-224 … SHA3-512, or EdDSA (required)' })),
   approverPublicKey: B64('Base64 DER SubjectPublicKeyInfo of the approver'),
   approverCertificate: B64('Base64 DER certificate of the approver'),
   timestampSigningCertificate: B64('Base64 DER certificate of a whitelisted timestamp signer (general.allowedTimestampSigningCertificates)'),
@@ -40,48 +38,18 @@ export function approverIdOf(body: { approverPublicKey?: string | null; approver
   return null;
 }
 
+/** The auth module's proof verifier (src/auth/approver-proof.ts), answering in workflow identities. */
 export class ApproverProofVerifier {
-  private readonly signers: Buffer[];
+  private readonly inner: AuthProofVerifier;
 
-  constructor(
-    private readonly config: Config,
-    private readonly now: () => number,
-  ) {
-    this.signers = readCertificates('general.allowedTimestampSigningCertificates', config.general.allowedTimestampSigningCertificates).map((c) => Buffer.from(c.raw));
+  constructor(config: Config, now: () => number) {
+    this.inner = new AuthProofVerifier(config.general, now);
   }
 
   /** Checks the proof; 404 stale/future timestamp, 403 bad signature, 405 signer not whitelisted. */
   verify(p: ApproverProof): ApproverIdentity {
-    const t = Date.parse(p.timestamp);
-    if (!/^\d{4}-\d{2}-\d{2}T/.test(p.timestamp) || Number.isNaN(t)) throw new WardenError(600, 'timestamp is not an ISO-8601 date-time');
-    const now = this.now();
-    const g = this.config.general;
-    if (now - t > g.maxTimestampDiffApprovalClient * 1000) throw new WardenError(404, `timestamp is more than ${g.maxTimestampDiffApprovalClient} s old`);
-    if (t - now > g.maxFutureTimestampDiffApprovalClient * 1000) throw new WardenError(404, `timestamp is more than ${g.maxFutureTimestampDiffApprovalClient} s in the future`);
-
-    let signer: Buffer;
-    let identity: ApproverIdentity;
-    if (p.timestampSigningCertificate) {
-      const der = b64Field('timestampSigningCertificate', p.timestampSigningCertificate);
-      let cert: X509Certificate;
-      try {
-        cert = new X509Certificate(der);
-      } catch {
-        throw new WardenError(409, 'timestampSigningCertificate is not a DER X.509 certificate');
-      }
-      if (!this.signers.some((s) => s.equals(Buffer.from(cert.raw)))) throw new WardenError(405, 'timestampSigningCertificate is not an allowed timestamp signer');
-      signer = cert.publicKey.export({ type: 'spki', format: 'der' });
-      identity = { kind: 'timestampSigner', approver: approverIdOf(p) };
-    } else {
-      const id = approverIdOf(p);
-      if (!id) throw new WardenError(600, 'approverPublicKey, approverCertificate or timestampSigningCertificate is required');
-      signer = Buffer.from(id, 'base64');
-      identity = { kind: 'approver', approver: id };
-    }
-    const signature = b64Field('timestampSignature', p.timestampSignature);
-    if (!verifyApproverSignature(signer, Buffer.from(p.timestamp, 'utf8'), signature, p.timestampDigestAlgorithm)) {
-      throw new WardenError(403, 'timestampSignature does not verify over the timestamp');
-    }
-    return identity;
+    const v = this.inner.verify(p);
+    if (v.kind === 'approver') return { kind: 'approver', approver: canonicalSpki(v.publicKeySpki).toString('base64') };
+    return { kind: 'timestampSigner', approver: v.approverPublicKeySpki ? canonicalSpki(v.approverPublicKeySpki).toString('base64') : null };
   }
 }
