@@ -75,6 +75,7 @@ describe('addresses through the API', () => {
     const xy = Buffer.concat([Buffer.from(jwk.x as string, 'base64url'), Buffer.from(jwk.y as string, 'base64url')]);
     const expected = Buffer.from(keccak_256(xy).subarray(12));
     assert.deepEqual(json.addressTruncated, { address: expected.toString('hex').toUpperCase(), format: 'ETH' });
+    assert.ok(r.json().xml.includes(`<address_truncated format="ETH">${expected.toString('hex').toUpperCase()}</address_truncated>`), 'attestation XML');
     const a = await w.call('POST', '/v1/key/address', { label: 'eth-ska' });
     assert.equal(a.statusCode, 200, a.body);
     assert.equal(a.json().address, b64(expected));

@@ -180,6 +180,7 @@ describe('derivation rules', () => {
     assert.equal(r.statusCode, 201, r.body);
     assert.equal(r.json().json.derivedAttributes.derivationType, 'SLIP-10');
     assert.match(r.json().json.derivedAttributes.derivationValue, /^[0-9A-F]{64}$/);
+    assert.ok(r.json().xml.includes(`<derivation_value type="SLIP-10">${r.json().json.derivedAttributes.derivationValue}</derivation_value>`), 'attestation XML');
     const a = (await w.call('POST', '/v1/key/attributes', { label: 'gen-master/1' })).json().json.publicKey;
     const b = (await w.call('POST', '/v1/key/attributes', { label: 'gen-master/2' })).json().json.publicKey;
     assert.notEqual(a, b);

@@ -3,8 +3,8 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { KeyInfo } from '../keystore/interface.ts';
 import type { Services } from '../server/services.ts';
-import { addressOf, checkAddressFormat } from '../crypto/addresses/index.ts';
-import { derivationTypeOf } from '../crypto/derivation/keys.ts';
+import { addressTruncatedOf } from '../crypto/addresses/index.ts';
+import { derivedAttributesOf } from '../crypto/derivation/keys.ts';
 
 const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
 
@@ -100,21 +100,6 @@ export function keyJson(info: KeyInfo, attestTime: string): KeyAttributesJson {
     },
     policy: (info.policy as Record<string, unknown> | null) ?? null,
   };
-}
-
-/** Spec §2.4 derivedAttributes: derivation type (matrix of §2.3) and chain code of BIP-32/SLIP-10 keys. */
-function derivedAttributesOf(info: KeyInfo): { derivationType: string; derivationValue: string } | null {
-  const type = derivationTypeOf(info);
-  const chainCode = info.ext?.derivation?.chainCode;
-  return type && chainCode ? { derivationType: type, derivationValue: chainCode } : null;
-}
-
-/** Spec §2.6 addressTruncated of SKA keys with an addressFormat. */
-function addressTruncatedOf(info: KeyInfo): { address: string; format: string } | null {
-  const format = info.ext?.addressFormat;
-  if (!format || !info.publicKey) return null;
-  const a = addressOf(checkAddressFormat(format), info);
-  return { address: a.raw.toString('hex').toUpperCase(), format: a.format };
 }
 
 /** The SignedKeyAttributesDto for a key: json view plus attestation XML signed by the attestation key. */

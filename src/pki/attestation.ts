@@ -7,6 +7,8 @@ import { rsa } from '../crypto/families/rsa.ts';
 import type { KeyInfo, KeyStore } from '../keystore/interface.ts';
 import { subtle, x509 } from './x509.ts';
 import { policyXml } from '../workflow/policy-xml.ts';
+import { addressTruncatedOf } from '../crypto/addresses/index.ts';
+import { derivedAttributesOf } from '../crypto/derivation/keys.ts';
 
 const isoSeconds = (d = new Date()) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 
@@ -30,6 +32,11 @@ export function attestationXml(info: KeyInfo, attestTime: string): string {
   if (info.curveOid) xml += el('curve_oid', info.curveOid);
   if (info.keySize !== null) xml += el('key_size', info.keySize);
   if (info.publicKey) xml += el('public_key', info.publicKey.toString('base64'));
+  // Issue 5: address of SKA keys and chain code of BIP-32/SLIP-10 keys, as in the spec §2.4 sample.
+  const address = addressTruncatedOf(info);
+  if (address) xml += `  <address_truncated format="${xmlEscape(address.format)}">${address.address}</address_truncated>\n`;
+  const derived = derivedAttributesOf(info);
+  if (derived) xml += `  <derivation_value type="${xmlEscape(derived.derivationType)}">${derived.derivationValue}</derivation_value>\n`;
   xml += '  <attributes>\n';
   xml += attr('decrypt', a.decrypt) + attr('sign', a.sign) + attr('unwrap', a.unwrap) + attr('derive', a.derive);
   xml += attr('sensitive', a.sensitive) + attr('always_sensitive', a.alwaysSensitive) + attr('extractable', a.extractable);

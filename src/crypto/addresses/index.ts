@@ -108,3 +108,11 @@ export function addressOf(format: AddressFormat, key: AddressKey): Address {
     }
   }
 }
+
+/** Spec §2.4 addressTruncated of an SKA key with an addressFormat: upper-case hex of the address base. */
+export function addressTruncatedOf(info: AddressKey & { ext?: { addressFormat?: string } | null }): { address: string; format: string } | null {
+  const format = info.ext?.addressFormat;
+  if (!format || !info.publicKey) return null;
+  const a = addressOf(checkAddressFormat(format), info);
+  return { address: a.raw.toString('hex').toUpperCase(), format: a.format };
+}

@@ -108,4 +108,11 @@ export function deriveMaterial(key: KeyShape & { ext?: KeyExtension | null }, ma
   return { material: materialOf(child), ext: extOf(child, key.ext?.addressFormat) };
 }
 
+/** Spec §2.4 derivedAttributes: derivation type (matrix of §2.3) and chain code of BIP-32/SLIP-10 keys. */
+export function derivedAttributesOf(key: KeyShape & { ext?: KeyExtension | null }): { derivationType: DerivationType; derivationValue: string } | null {
+  const type = derivationTypeOf(key);
+  const chainCode = key.ext?.derivation?.chainCode;
+  return type && chainCode ? { derivationType: type, derivationValue: chainCode } : null;
+}
+
 export { HARDENED };
