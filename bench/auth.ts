@@ -2,7 +2,7 @@
 // key, a JWT (verified-token cache on and off), HTTPS without client certificates, mTLS and mTLS + OCSP
 // (cached, against a real `openssl ocsp` responder), as ratios to no auth. Each mode is a fresh Warden
 // on a free loopback port; autocannon runs in a child process so it does not share Warden's event loop.
-// Usage: npm run bench:auth [-- --duration 3 --connections 16 --rounds 2 --warmup 1] (best of `rounds` per mode:
+// Usage: npm run bench:auth [-- --duration 3 --connections 16 --rounds 2 --warmup 1 --only mtls,jwt] (best of `rounds` per mode:
 // the modes run interleaved, so a noisy neighbour on a shared machine hurts every mode alike).
 import { execFile } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -113,6 +113,13 @@ async function main(): Promise<void> {
     },
   ];
 
+  // --only a,b: run the modes whose names contain one of the words (the first mode stays as the baseline).
+  const onlyAt = process.argv.indexOf('--only');
+  if (onlyAt >= 0) {
+    const words = process.argv[onlyAt + 1].toLowerCase().split(',');
+    const keep = modes.filter((m, i) => i === 0 || words.some((w) => m.name.toLowerCase().includes(w)));
+    modes.splice(0, modes.length, ...keep);
+  }
   const rows = modes.map((m) => ({ name: m.name, rps: 0, p50: 0, p99: 0, bad: 0 }));
   const notes = new Map<string, string>();
   try {
