@@ -9,7 +9,7 @@ import { apiKeyHash, newApiKey } from '../auth/api-key-file.ts';
 import { createLogger, openRuntime, startServer, VERSION, type Runtime } from '../server/boot.ts';
 import { rotateMasterKey } from '../keystore/software/rotate.ts';
 import { registerApproverCommands } from './approver.ts';
-import { parseWorkers, runPrimary } from '../server/cluster.ts';
+import { parseWorkers, primaryReady, runPrimary } from '../server/cluster.ts';
 
 const out = (s: string) => process.stdout.write(s + '\n');
 const fail = (s: string): never => {
@@ -48,6 +48,7 @@ program
     };
     // The primary prepares the data directory once and forks; each worker runs the code below.
     if (workers > 1 && cluster.isPrimary) return runPrimary(cfg, workers, { announce, fail });
+    if (cluster.isWorker) await primaryReady();
     let started;
     try {
       started = await startServer(cfg);

@@ -7,9 +7,13 @@ import { availableParallelism } from 'node:os';
 import type { Config } from '../config/schema.ts';
 import { createLogger, openRuntime, VERSION, type Runtime } from './boot.ts';
 
-/** Default for `serve`: one worker per core (the primary itself is idle after the start). */
+/**
+ * Default for `serve`: one worker per core (the primary itself is idle after the start). Under the
+ * node test runner (NODE_TEST_CONTEXT, inherited by the servers a test spawns) one process: a cluster
+ * start loads the code once per worker, and test suites start many servers on a busy machine.
+ */
 export function defaultWorkers(): number {
-  return availableParallelism();
+  return process.env.NODE_TEST_CONTEXT ? 1 : availableParallelism();
 }
 
 /** The --workers value: a whole number from 1 to 256 (1 = no cluster, the server runs in this process). */
@@ -33,25 +37,23 @@ export async function runPrimary(cfg: Config, workers: number, io: PrimaryIo): P
   // Every worker would open its own empty in-memory database.
   if (/^sqlite::memory:?$/.test(cfg.database.url)) io.fail('an in-memory database cannot be shared by several workers: use --workers 1');
   const logger = createLogger(cfg);
-  let newApiKeys: Runtime['newApiKeys'];
-  try {
-    // First start once, before any worker exists: workers then only open what is already there.
-    const runtime = await openRuntime(cfg, logger);
-    newApiKeys = runtime.newApiKeys;
-    await runtime.close();
-  } catch (e) {
-    return io.fail(`cannot start: ${(e as Error).message}`);
-  }
-  io.announce(newApiKeys);
-
   const live = new Set<Worker>();
+  const loaded = new Set<Worker>();
   const listening = new Set<number>();
   const restarts: number[] = [];
+  let prepared = false;
   let started = false;
   let stopping = false;
   let failed = false;
 
   const fork = () => live.add(cluster.fork());
+  // Workers load their code while the primary prepares the data directory (loading is most of a
+  // start), and open the runtime only when told: the first-start work is done once, by the primary.
+  cluster.on('message', (worker, message: unknown) => {
+    if ((message as { warden?: string } | null)?.warden !== LOADED) return;
+    loaded.add(worker);
+    if (prepared) worker.send({ warden: START });
+  });
   const stopAll = (signal: NodeJS.Signals) => {
     for (const w of live) w.process.kill(signal);
   };
@@ -108,4 +110,34 @@ export async function runPrimary(cfg: Config, workers: number, io: PrimaryIo): P
   process.on('SIGINT', () => shutdown('SIGINT', 0));
   // Workers run the same command line; in a worker cluster.isPrimary is false and `serve` starts the server.
   for (let i = 0; i < workers; i++) fork();
+
+  let newApiKeys: Runtime['newApiKeys'];
+  try {
+    const runtime = await openRuntime(cfg, logger);
+    newApiKeys = runtime.newApiKeys;
+    await runtime.close();
+  } catch (e) {
+    stopping = true;
+    for (const w of live) w.process.kill('SIGKILL');
+    return io.fail(`cannot start: ${(e as Error).message}`);
+  }
+  io.announce(newApiKeys);
+  prepared = true;
+  for (const w of loaded) if (live.has(w)) w.send({ warden: START });
+}
+
+const LOADED = 'worker-loaded';
+const START = 'start';
+
+/** In a worker: tells the primary the code is loaded and resolves once the data directory is prepared. */
+export function primaryReady(): Promise<void> {
+  return new Promise((resolve) => {
+    const onMessage = (message: unknown) => {
+      if ((message as { warden?: string } | null)?.warden !== START) return;
+      process.off('message', onMessage);
+      resolve();
+    };
+    process.on('message', onMessage);
+    process.send?.({ warden: LOADED });
+  });
 }
