@@ -46,7 +46,10 @@ const OnboardResponse = Type.Object({
   encryptedPayload: Type.String({ description: 'AES-GCM(key = UTF-8 transportPassword) of the PKCS#12, 16-byte tag appended, Base64' }),
   initializationVector: Type.String({ description: '12-byte GCM IV, Base64' }),
 });
-const RequestStatusBody = Type.Object({ ...ApproverProofFields, requestId: Type.String({ maxLength: 64, description: 'The request one of my tasks belongs to' }) });
+const RequestStatusBody = Type.Object(
+  { ...ApproverProofFields, requestId: Type.String({ maxLength: 64, description: 'The request one of my tasks belongs to' }) },
+  { examples: [{ timestamp: '2026-11-28T12:00:00Z', timestampSignature: 'MEUCIQ…', timestampDigestAlgorithm: 'SHA-256', approverPublicKey: 'MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE…', requestId: '4e87c1a2-0c3b-4a51-9f57-1d2e3f405162' }] },
+);
 const RequestStatusResponse = Type.Object({
   requestId: Type.String(),
   type: Type.String({ description: 'sign, decrypt, unwrap, block, unblock, modify, …' }),

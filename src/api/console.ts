@@ -34,7 +34,7 @@ const CSP = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-/** Only plain relative names below web/dist: no `..`, no hidden files, no encoded separators. */
+/** Only plain relative names below web/dist (Vite puts every asset in assets/): no `..`, no hidden files. */
 const SAFE = /^(?:[A-Za-z0-9_-][A-Za-z0-9._-]*\/)*[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
 
 const cache = new Map<string, Buffer>();
@@ -55,7 +55,7 @@ async function load(rel: string): Promise<Buffer | null> {
 }
 
 const Page = Type.Unsafe<Buffer>({ description: 'A file of the approver console', content: { 'text/html': { schema: { type: 'string' } } } });
-const FileParams = Type.Object({ '*': Type.String({ maxLength: 512 }) });
+const FileParams = Type.Object({ file: Type.String({ maxLength: 255, description: 'A file name of the Vite build (hashed)' }) });
 
 export const consoleRoutes: RouteGroup = () => {
   const serve = async (rel: string, reply: Parameters<RouteDef['handler']>[1]) => {
@@ -81,10 +81,10 @@ export const consoleRoutes: RouteGroup = () => {
       handler: async (_req, reply) => serve('index.html', reply),
     },
     {
-      method: 'GET', url: '/console/*', roles: 'public', audit: false, operationId: 'approverConsoleFile', tags: TAGS,
+      method: 'GET', url: '/console/assets/:file', roles: 'public', audit: false, operationId: 'approverConsoleFile', tags: TAGS,
       summary: 'Scripts and styles of the approver console',
       params: FileParams, response: { 200: Page, 404: Type.Ref('ErrorBody') },
-      handler: async (req, reply) => serve((req.params as Static<typeof FileParams>)['*'], reply),
+      handler: async (req, reply) => serve(`assets/${(req.params as Static<typeof FileParams>).file}`, reply),
     },
   ];
 };
