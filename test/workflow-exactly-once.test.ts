@@ -133,6 +133,35 @@ describe('workflow exactly once', () => {
     assert.equal((await requestStatus(w, id)).status, 'EXECUTED');
   });
 
+  it('a decision recorded just before a crash is not lost: the retry or the next pass decides the request', async () => {
+    const w = await startTestWarden({ env: ENV });
+    open.push(w);
+    const a = makeApprover('ec');
+    const label = keyLabel('crash');
+    assert.equal((await createEcKey(w, label, policy({ ruleUse: quorumRule(1, [a]) }))).statusCode, 201);
+    const db = w.runtime.store.db;
+    const record = async (id: string, closeTask: boolean) => {
+      const [task] = await listTasks(w, a, { requestId: id });
+      const body = approvalBody(a, task);
+      await db.insertInto('approvals').values({ request_id: id, approver: a.spkiB64, signature: Buffer.from(body.signature, 'base64'), digest: 'SHA-256', approved_at: new Date().toISOString() }).execute();
+      if (closeTask) await db.updateTable('approval_tasks').set({ state: 'approved' }).where('id', '=', task.id).execute();
+      return body;
+    };
+    // Crash after the approval row, before the evaluation: the approver's retry completes it.
+    const retried = await signRequest(w, label);
+    const body = await record(retried, false);
+    assert.equal((await requestStatus(w, retried)).status, 'PENDING');
+    assert.equal((await w.call('POST', '/v1/approval', body, 'approverToken')).statusCode, 200);
+    assert.equal((await requestStatus(w, retried)).status, 'EXECUTED');
+    // Crash with the task already closed: nobody can act any more, the scheduler pass decides.
+    const stuck = await signRequest(w, label);
+    await record(stuck, true);
+    assert.equal((await requestStatus(w, stuck)).status, 'PENDING');
+    await w.runtime.services.workflow.tick();
+    assert.equal((await requestStatus(w, stuck)).status, 'EXECUTED');
+    assert.equal(await useCount(w, label), 2);
+  });
+
   it('dead claims: never reached the keystore → retried; reached it → FAILED, never executed twice', async () => {
     const w = await startTestWarden({ env: ENV });
     open.push(w);

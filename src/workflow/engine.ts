@@ -373,9 +373,11 @@ export class Workflow {
     if (!mayApprove(r.rule, a.approver, seconds(request.t0), Math.floor(nowMs / 1000))) {
       throw new WardenError(404, 'The approval arrives after the time-out of every token this approver belongs to');
     }
+    // Evaluate before closing the task: after a crash in between, the approver's retry (a duplicate
+    // insert, ignored) evaluates again instead of finding the task closed and the request stuck.
     await this.approvals.insert({ request_id: request.id, approver: a.approver, signature: a.signature, digest: a.digestAlgorithm, approved_at: isoMs(nowMs) });
-    await this.tasks.close(task.id, 'approved');
     await this.reevaluate(request.id);
+    await this.tasks.close(task.id, 'approved');
   }
 
   /** DELETE /v1/task (README decision 6): the approver (or a whitelisted timestamp signer) rejects. */
@@ -479,6 +481,9 @@ export class Workflow {
       await this.reevaluate(id);
       expired++;
     }
+    // PENDING requests nobody can act on any more (no open task: always-satisfiable rules, decisions
+    // recorded just before a crash) are decided here.
+    for (const id of await this.requests.undecided(500)) await this.reevaluate(id);
     let executed = 0;
     for (const id of await this.requests.due(nowIso, 500)) if (await this.execute(id)) executed++;
     const recovered = await this.recoverStaleClaims();

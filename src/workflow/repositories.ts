@@ -112,6 +112,18 @@ export class RequestsRepository {
     return rows.map((r) => r.id);
   }
 
+  /** PENDING requests without an open task: no approver can change them any more, so they await a decision. */
+  async undecided(limit: number): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('requests')
+      .select('id')
+      .where('status', '=', 'PENDING')
+      .where((eb) => eb.not(eb.exists(eb.selectFrom('approval_tasks').select('approval_tasks.id').whereRef('approval_tasks.request_id', '=', 'requests.id').where('approval_tasks.state', '=', 'open'))))
+      .limit(limit)
+      .execute();
+    return rows.map((r) => r.id);
+  }
+
   /** EXECUTING claims older than `beforeIso`: their executor died (crash, restart). */
   async staleClaims(beforeIso: string, limit: number): Promise<RequestRow[]> {
     return this.db.selectFrom('requests').selectAll().where('status', '=', 'EXECUTING').where('claimed_at', '<', beforeIso).limit(limit).execute();
