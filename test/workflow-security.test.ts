@@ -155,9 +155,13 @@ describe('workflow security', () => {
 
   it('tampering: an edited policy in the database makes the key refuse (701), and no signature is made', async () => {
     const { label, id } = await pendingRequest();
+    const second = await signRequest(w, label);
     const before = (await db().selectFrom('keys').select('use_count').where('label', '=', label).executeTakeFirstOrThrow()).use_count;
     const empty = JSON.stringify(policy({}));
     await db().updateTable('keys').set({ policy: empty }).where('label', '=', label).execute();
+    // Level-5 listings still answer; the tampered key shows no attributes.
+    const [shown] = await listTasks(w, a, { requestId: second, detailLevel: 'level5' });
+    assert.equal(shown.keyAttributes, null);
     // The engine now reads an empty rule and approves, but the keystore's seal no longer opens.
     await w.runtime.services.workflow.reevaluate(id);
     const s = await requestStatus(w, id);

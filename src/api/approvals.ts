@@ -141,10 +141,17 @@ async function taskView(s: Services, task: TaskRow, request: RequestRow, level: 
   }
   if (level >= 5) {
     // The key as the keystore attests it (integrity-checked with the request's sealed password).
-    const password = request.secret ? s.keystore.openSecret(`request:${request.id}`, Buffer.from(request.secret)).toString('utf8') : null;
-    const att = await s.attestation.attest(await s.keystore.describe(request.key_label, password));
-    v.keyAttributes = att.xml;
-    v.keyAttributesSignature = att.signature;
+    // A key that fails its integrity check shows no attributes; it must not hide the other tasks.
+    try {
+      const password = request.secret ? s.keystore.openSecret(`request:${request.id}`, Buffer.from(request.secret)).toString('utf8') : null;
+      const att = await s.attestation.attest(await s.keystore.describe(request.key_label, password));
+      v.keyAttributes = att.xml;
+      v.keyAttributesSignature = att.signature;
+    } catch (e) {
+      if (!(e instanceof WardenError)) throw e;
+      v.keyAttributes = null;
+      v.keyAttributesSignature = null;
+    }
   }
   return v;
 }
