@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { buildApp } from '../src/server/app.ts';
-import { ClientLimiter, type LimitsConfig } from '../src/server/limits.ts';
+import { ClientLimiter, jsonDepthExceeds, type LimitsConfig } from '../src/server/limits.ts';
 import type { RouteDef } from '../src/api/route.ts';
 import { ROLE_KEYS, startTestWarden, type TestWarden } from './helpers/runtime.ts';
 
@@ -21,6 +21,7 @@ const BASE: LimitsConfig = {
   socketIdleTimeoutMs: 0,
   maxHeaderSizeBytes: 16384,
   maxHeadersCount: 100,
+  maxJsonDepth: 64,
   connectionsCheckingIntervalMs: 2000,
 };
 
@@ -87,6 +88,32 @@ describe('ClientLimiter (fake clock)', () => {
       l.authFailed(`10.0.${i >> 8}.${i & 255}`);
     }
     assert.equal(l.trackedClients, 100);
+  });
+});
+
+describe('JSON nesting depth', () => {
+  const nest = (n: number) => JSON.parse('['.repeat(n - 1) + '{}' + ']'.repeat(n - 1)) as unknown;
+  it('counts arrays and objects without recursion (200,000 levels)', () => {
+    assert.equal(jsonDepthExceeds(nest(64), 64), false);
+    assert.equal(jsonDepthExceeds(nest(65), 64), true);
+    assert.equal(jsonDepthExceeds({ a: [{ b: { c: [1, 'x', null] } }] }, 5), false);
+    assert.equal(jsonDepthExceeds({ a: [{ b: { c: [1, 'x', null] } }] }, 4), true);
+    assert.equal(jsonDepthExceeds(nest(200_000), 64), true);
+  });
+
+  it('through the API: 64 levels in an ignored field are fine, 65 are 400/600 before any handler', async () => {
+    const w = await startTestWarden();
+    try {
+      const body = (n: number) => `{"label":"no-such-key","ignored":${'['.repeat(n - 1)}{}${']'.repeat(n - 1)}}`;
+      const ok = await w.call('POST', '/v1/key/attributes', body(63));
+      assert.equal(ok.statusCode, 404, ok.body);
+      const deep = await w.call('POST', '/v1/key/attributes', body(64));
+      assert.equal(deep.statusCode, 400);
+      assert.equal(deep.json().errorCode, 600);
+      assert.match(deep.json().message, /nests deeper than 64 levels/);
+    } finally {
+      await w.close();
+    }
   });
 });
 

@@ -1,7 +1,6 @@
 // Attestation endpoints (spec §3.12, README decision 6; role keyManagementToken): the attestation
 // certificate chain and the key-attestation object of one key.
 import { Type, type Static } from '@sinclair/typebox';
-import { createPublicKey } from 'node:crypto';
 import type { RouteGroup } from './route.ts';
 import { LabelSchema, PasswordSchema, errorResponses, passwordOf } from './wire.ts';
 
@@ -16,6 +15,14 @@ const KeyAttestation = Type.Object({
   signingKeyAttestationSignatureBase64: Type.String({ description: 'RSA PKCS#1 v1.5 SHA-256 signature of the XML' }),
 });
 const Body = Type.Object({ label: LabelSchema, password: Type.Optional(PasswordSchema) }, { examples: [{ label: 'my-ec-key' }] });
+
+/**
+ * PEM armour of the stored SPKI (RFC 7468 §13), without parsing it: Node 20's OpenSSL cannot load every
+ * family Warden keeps (ML-DSA, SLH-DSA, ML-KEM, LMS, XMSS, BLS), and parsing one made this a 500.
+ */
+function spkiPem(der: Buffer): string {
+  return `-----BEGIN PUBLIC KEY-----\n${(der.toString('base64').match(/.{1,64}/g) ?? []).join('\n')}\n-----END PUBLIC KEY-----\n`;
+}
 
 export const attestationRoutes: RouteGroup = () => [
   {
@@ -37,7 +44,7 @@ export const attestationRoutes: RouteGroup = () => [
         attestationKeyName: att.keyName,
         signingKeyAttestationXml: att.xml,
         signingKeyPublicKey: info.publicKey
-          ? (createPublicKey({ key: info.publicKey, format: 'der', type: 'spki' }).export({ type: 'spki', format: 'pem' }) as string)
+          ? spkiPem(info.publicKey)
           : null,
         signingKeyAttestationCertificate: [s.attestation.certificatePem()],
         signingKeyAttestationSignatureBase64: att.signature,

@@ -165,6 +165,7 @@ export const ConfigSchema = Type.Object(
         socketIdleTimeoutMs: Type.Integer({ minimum: 0, default: 0, description: 'A connection idle for this long mid-request is closed; 0 = none' }),
         maxHeaderSizeBytes: Type.Integer({ minimum: 1024, maximum: 1048576, default: 16384, description: 'Total size of the request line and headers (431 beyond)' }),
         maxHeadersCount: Type.Integer({ minimum: 10, maximum: 2000, default: 100, description: 'Headers per request; more are ignored' }),
+        maxJsonDepth: Type.Integer({ minimum: 8, maximum: 1000, default: 64, description: 'Deepest nesting of arrays/objects in a JSON body (400/600 beyond)' }),
         connectionsCheckingIntervalMs: Type.Integer({ minimum: 100, default: 2000, description: 'How often timeouts of open connections are checked' }),
       },
       { additionalProperties: false, default: {} },

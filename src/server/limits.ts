@@ -156,6 +156,24 @@ export function clientOf(req: FastifyRequest): string {
   return `ip:${req.ip}`;
 }
 
+/**
+ * Whether a parsed JSON value nests arrays/objects deeper than `max`, walked without recursion. Handlers
+ * and the workflow walk bodies recursively (password scrubbing, canonical JSON of stored requests), and
+ * unknown properties are accepted (spec README decision 5): a body nested thousands deep in an ignored
+ * field overflowed the stack there (a 500 the fuzzer found).
+ */
+export function jsonDepthExceeds(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    const [v, depth] = item;
+    if (depth > max) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v as object)) {
+      if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+    }
+  }
+  return false;
+}
+
 /** Status of a failed authentication (spec README decision 1: codes 402/406/416/617/631 → 401). */
 const AUTH_FAILURE_STATUS = 401;
 
@@ -209,6 +227,14 @@ const plugin: FastifyPluginAsync<LimitsOptions> = async (app: FastifyInstance, o
       if (reply.statusCode === AUTH_FAILURE_STATUS) limiter.authFailed(req.ip);
     });
   }
+
+  app.addHook('preValidation', async (req, reply) => {
+    const body = req.body;
+    if (body !== null && typeof body === 'object' && !Buffer.isBuffer(body) && jsonDepthExceeds(body, cfg.maxJsonDepth)) {
+      const e = new WardenError(600, `The JSON body nests deeper than ${cfg.maxJsonDepth} levels`);
+      return reply.code(e.status).send(e.toBody());
+    }
+  });
 
   if (!cfg.rateLimit.enabled && cfg.maxConcurrentPerClient === 0) return;
   // preParsing runs after every onRequest hook (so after authentication: the principal is known) and

@@ -47,8 +47,10 @@ function matches(err: unknown, depth: number): boolean {
   const code = typeof e.code === 'string' ? e.code : '';
   if (NETWORK_CODES.has(code)) return true;
   if (/^08[0-9A-Z]{3}$/.test(code) || UNAVAILABLE_SQLSTATES.has(code)) return true;
-  // SQLite: the file is locked by another writer for longer than busy_timeout.
-  if (code === 'SQLITE_BUSY') return true;
+  // SQLite: the file is locked by another writer for longer than busy_timeout, or cannot be written
+  // right now (read-only file or mount, disk full, I/O error; extended codes included): the node answers
+  // 503 and recovers by itself once the file is writable again.
+  if (/^SQLITE_(BUSY|LOCKED|READONLY|IOERR|FULL|CANTOPEN)(_|$)/.test(code)) return true;
   if (typeof e.message === 'string' && e.severity === undefined && UNAVAILABLE_MESSAGES.some((re) => re.test(e.message as string))) return true;
   // AggregateError (dual-stack connect) and wrapped causes.
   if (Array.isArray(e.errors) && e.errors.some((x) => matches(x, depth + 1))) return true;

@@ -1,0 +1,59 @@
+// Regression tests for what the fuzzer (test/helpers/fuzz.ts, `npm run fuzz`) once found: each test
+// names the request that failed and what it answered before the fix.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createPublicKey } from 'node:crypto';
+import { startTestWarden, type TestWarden } from './helpers/runtime.ts';
+
+const SIGN = { sign: true, verify: true, decrypt: false, unwrap: false, destroyable: true };
+
+function derOfPem(pem: string): Buffer {
+  return Buffer.from(pem.replace(/-----[A-Z ]+-----|\s/g, ''), 'base64');
+}
+
+describe('fuzz regressions', () => {
+  let w: TestWarden;
+  before(async () => {
+    w = await startTestWarden();
+  });
+  after(async () => w.close());
+
+  it('POST /v1/attestation/key on an ML-DSA key: 200 with its SPKI as PEM (was 500/1: Node 20 cannot parse the SPKI)', async () => {
+    const label = 'fz-reg-mldsa';
+    const c = await w.call('POST', '/v1/key', { label, algorithm: 'ML-DSA-44', attributes: SIGN });
+    assert.equal(c.statusCode, 201, c.body);
+    const r = await w.call('POST', '/v1/attestation/key', { label });
+    assert.equal(r.statusCode, 200, r.body);
+    const pem = r.json().signingKeyPublicKey as string;
+    assert.match(pem, /^-----BEGIN PUBLIC KEY-----\n([A-Za-z0-9+/=]{64}\n)*[A-Za-z0-9+/=]{1,64}\n-----END PUBLIC KEY-----\n$/);
+    // SPKI with the id-ml-dsa-44 OID 2.16.840.1.101.3.4.3.17 (FIPS 204, RFC 9881) and a 1312-byte key.
+    const der = derOfPem(pem);
+    assert.ok(der.includes(Buffer.from('0609608648016503040311', 'hex')), 'ML-DSA-44 algorithm identifier');
+    assert.equal(der.length, 1312 + 22);
+  });
+
+  // Unknown properties are ignored (spec README decision 5), but the workflow and the seal walk the stored
+  // request recursively: 5000 levels in an ignored field overflowed the stack (500/1, RangeError).
+  const deep = (n: number) => '['.repeat(n) + ']'.repeat(n);
+  it('POST /v1/unblock with 5000 nested arrays under constructor.prototype: 400/600 (was 500/1)', async () => {
+    const r = await w.call('POST', '/v1/unblock', `{"__proto__":{"polluted":true,"system":true},"constructor":{"prototype":{"polluted":${deep(5000)}}},"unblockRequest":{"unblockKeyName":"fz-none"}}`, 'keyOperationToken');
+    assert.equal(r.statusCode, 400, r.body);
+    assert.equal(r.json().errorCode, 600);
+  });
+
+  it('POST /v1/certificate/selfsign with 5000 nested arrays in an extra field: 400/600 (was 500/1)', async () => {
+    const body = `{"selfSignCertificateRequest":{"signKeyName":"my-ec-key","keyPassword":null,"signatureAlgorithm":"SHA512_WITH_RSA","validity":null,"commonName":"x","certificateAuthority":true,"extra":${deep(5000)}}}`;
+    const r = await w.call('POST', '/v1/certificate/selfsign', body, 'keyOperationToken');
+    assert.equal(r.statusCode, 400, r.body);
+    assert.equal(r.json().errorCode, 600);
+  });
+
+  it('POST /v1/attestation/key on an EC key: the PEM is what OpenSSL would write', async () => {
+    const label = 'fz-reg-ec';
+    assert.equal((await w.call('POST', '/v1/key', { label, algorithm: 'EC', curveOid: '1.2.840.10045.3.1.7', attributes: SIGN })).statusCode, 201);
+    const r = await w.call('POST', '/v1/attestation/key', { label });
+    assert.equal(r.statusCode, 200, r.body);
+    const pem = r.json().signingKeyPublicKey as string;
+    assert.equal(createPublicKey(pem).export({ type: 'spki', format: 'pem' }), pem);
+  });
+});
