@@ -19,9 +19,10 @@ const NETWORK_CODES = new Set([
 /**
  * SQLSTATEs that say the server is away, overloaded or shutting down (PostgreSQL appendix A):
  * class 08 connection exception, 53300 too_many_connections, 57P01–57P03 admin/crash shutdown and
- * cannot_connect_now, 57014 query_canceled (statement_timeout), 55P03 lock_not_available (lock_timeout).
+ * cannot_connect_now, 57014 query_canceled (statement_timeout), 55P03 lock_not_available (lock_timeout),
+ * 25006 read_only_sql_transaction (a hot standby after failover, or a database set read-only).
  */
-const UNAVAILABLE_SQLSTATES = new Set(['53300', '57P01', '57P02', '57P03', '57014', '55P03']);
+const UNAVAILABLE_SQLSTATES = new Set(['53300', '57P01', '57P02', '57P03', '57014', '55P03', '25006']);
 
 /** Messages pg and pg-pool use for failures that carry no code. */
 const UNAVAILABLE_MESSAGES = [
