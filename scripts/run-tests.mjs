@@ -63,7 +63,7 @@ function run(label, files, env) {
     if (files.length === 0) return resolve({ label, code: 0, seconds: 0, files: 0 });
     const started = Date.now();
     console.log(`\n=== ${label}: ${files.length} test file(s) ===\n`);
-    const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...files], {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-force-exit', '--test-timeout=600000', '--test-concurrency=2', '--test-reporter=spec', ...files], {
       cwd: root,
       stdio: 'inherit',
       env: { ...process.env, ...env },
