@@ -28,13 +28,20 @@ async function useCount(w: TestWarden, label: string): Promise<number> {
 
 describe('workflow exactly once', () => {
   const open: TestWarden[] = [];
+  let sharedWarden: TestWarden | null = null;
+  /** One Warden for the tests that need no special start (starting one costs seconds); real clock again. */
+  const shared = async () => {
+    sharedWarden ??= await startTestWarden({ env: ENV });
+    sharedWarden.runtime.services.workflow.useClock(Date.now);
+    return sharedWarden;
+  };
   after(async () => {
     for (const w of open) await w.close();
+    await sharedWarden?.close();
   });
 
   it('race: approvals by two approvers, concurrent passes and direct executions on two nodes → each request executed once', async () => {
-    const w = await startTestWarden({ env: ENV });
-    open.push(w);
+    const w = await shared();
     const [a, b] = [makeApprover('ec'), makeApprover('ec')];
     const label = keyLabel('race');
     assert.equal((await createEcKey(w, label, policy({ ruleUse: quorumRule(1, [a, b]) }))).statusCode, 201);
@@ -69,8 +76,7 @@ describe('workflow exactly once', () => {
   });
 
   it('race on time-locked requests: many scheduler passes on two nodes after the lock → each executed once', async () => {
-    const w = await startTestWarden({ env: ENV });
-    open.push(w);
+    const w = await shared();
     const clock = fakeClock(w);
     const a = makeApprover('ec');
     const label = keyLabel('lock');
@@ -134,8 +140,7 @@ describe('workflow exactly once', () => {
   });
 
   it('a decision recorded just before a crash is not lost: the retry or the next pass decides the request', async () => {
-    const w = await startTestWarden({ env: ENV });
-    open.push(w);
+    const w = await shared();
     const a = makeApprover('ec');
     const label = keyLabel('crash');
     assert.equal((await createEcKey(w, label, policy({ ruleUse: quorumRule(1, [a]) }))).statusCode, 201);
@@ -163,8 +168,7 @@ describe('workflow exactly once', () => {
   });
 
   it('dead claims: never reached the keystore → retried; reached it → FAILED, never executed twice', async () => {
-    const w = await startTestWarden({ env: ENV });
-    open.push(w);
+    const w = await shared();
     const clock = fakeClock(w);
     const a = makeApprover('ec');
     const label = keyLabel('claim');

@@ -12,6 +12,13 @@ import {
   approve, createEcKey, keyLabel, listTasks, makeApprover, opensslVerify, policy, quorumRule, requestStatus, signBytes, type Approver,
 } from './helpers/workflow.ts';
 
+// One Warden for the whole file: starting one costs seconds (system keys are generated).
+let w: TestWarden;
+before(async () => {
+  w = await startTestWarden({ env: { WARDEN_GENERAL_HSM_REQUESTS_TIMER_SERVICE_INTERVAL: '0' } });
+});
+after(async () => w.close());
+
 function assertError(r: { statusCode: number; body: string; json(): { errorCode: number } }, status: number, code: number): void {
   assert.equal(r.statusCode, status, r.body);
   assert.equal(r.json().errorCode, code, r.body);
@@ -32,12 +39,7 @@ function signedApproval(a: Approver, challenge: Buffer, asCertificate = false): 
 }
 
 describe('workflow: synchronous calls with signedApprovals', () => {
-  let w: TestWarden;
   const [a, b, c] = [makeApprover('ec'), makeApprover('rsa'), makeApprover('ed25519')];
-  before(async () => {
-    w = await startTestWarden({ env: { WARDEN_GENERAL_HSM_REQUESTS_TIMER_SERVICE_INTERVAL: '0' } });
-  });
-  after(async () => w.close());
 
   const syncSign = (label: string, payload: Buffer, signedApprovals?: string[]) =>
     w.call('POST', '/v1/synchronousSign', { signRequest: { payload: payload.toString('base64'), signKeyName: label, signatureAlgorithm: 'SHA256_WITH_ECDSA', signedApprovals } }, 'keyOperationToken');
@@ -113,12 +115,7 @@ describe('workflow: synchronous calls with signedApprovals', () => {
 });
 
 describe('workflow: decrypt and unwrap', () => {
-  let w: TestWarden;
   const a = makeApprover('ec');
-  before(async () => {
-    w = await startTestWarden({ env: { WARDEN_GENERAL_HSM_REQUESTS_TIMER_SERVICE_INTERVAL: '0' } });
-  });
-  after(async () => w.close());
 
   async function rsaKey(label: string, attributes: Record<string, boolean>, pol: unknown): Promise<Buffer> {
     const r = await w.call('POST', '/v1/key', { label, algorithm: 'RSA', keySize: 2048, attributes, policy: pol });

@@ -9,19 +9,20 @@ import {
   reject, requestStatus, rule, signRequest, type Approver,
 } from './helpers/workflow.ts';
 
+// One Warden for the whole file: starting one costs seconds (system keys are generated).
+let w: TestWarden;
+before(async () => {
+  w = await startTestWarden({ env: { WARDEN_GENERAL_HSM_REQUESTS_TIMER_SERVICE_INTERVAL: '0' } });
+});
+after(async () => w.close());
+
 function assertError(r: { statusCode: number; body: string; json(): { errorCode: number } }, status: number, code: number): void {
   assert.equal(r.statusCode, status, r.body);
   assert.equal(r.json().errorCode, code, r.body);
 }
 
 describe('workflow: sign requests and quorum', () => {
-  let w: TestWarden;
   const [a, b, c] = [makeApprover('ec'), makeApprover('ec'), makeApprover('ec')];
-
-  before(async () => {
-    w = await startTestWarden({ env: { WARDEN_GENERAL_HSM_REQUESTS_TIMER_SERVICE_INTERVAL: '0' } });
-  });
-  after(async () => w.close());
 
   async function keyWith(ruleUse: unknown, extra: Record<string, unknown> = {}): Promise<{ label: string; spki: Buffer }> {
     const label = keyLabel();
@@ -177,14 +178,9 @@ describe('workflow: sign requests and quorum', () => {
 });
 
 describe('workflow: time-locks and time-outs (injected clock)', () => {
-  let w: TestWarden;
   const a = makeApprover('ec');
   const b = makeApprover('ec');
-
-  before(async () => {
-    w = await startTestWarden({ env: { WARDEN_GENERAL_HSM_REQUESTS_TIMER_SERVICE_INTERVAL: '0' } });
-  });
-  after(async () => w.close());
+  after(() => w.runtime.services.workflow.useClock(Date.now));
 
   it('time-lock: quorum reached → APPROVED; the scheduler executes only after the lock', async () => {
     const clock = fakeClock(w);
@@ -235,13 +231,7 @@ describe('workflow: time-locks and time-outs (injected clock)', () => {
 });
 
 describe('workflow: block, unblock and modify', () => {
-  let w: TestWarden;
   const [a, b] = [makeApprover('ec'), makeApprover('ec')];
-
-  before(async () => {
-    w = await startTestWarden({ env: { WARDEN_GENERAL_HSM_REQUESTS_TIMER_SERVICE_INTERVAL: '0' } });
-  });
-  after(async () => w.close());
 
   it('block (ruleBlock) → sign refused → unblock (ruleUnblock) → sign works', async () => {
     const label = keyLabel();
@@ -307,11 +297,6 @@ describe('workflow: block, unblock and modify', () => {
 });
 
 describe('workflow: approver key types and certificate approvers', () => {
-  let w: TestWarden;
-  before(async () => {
-    w = await startTestWarden({ env: { WARDEN_GENERAL_HSM_REQUESTS_TIMER_SERVICE_INTERVAL: '0' } });
-  });
-  after(async () => w.close());
 
   for (const type of ['ec', 'rsa', 'ed25519', 'dsa'] as const) {
     it(`${type} approver, as public_key and as certificate`, async () => {
