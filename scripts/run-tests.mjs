@@ -55,6 +55,17 @@ const sqliteOnly = (f) => /^\/\/ warden-test-db: sqlite-only\s*$/m.test(textOf(f
 // A file touches the database if it starts a runtime or opens a store itself.
 const touchesDb = (f) => /helpers\/runtime|src\/store\/|src\/server\/boot|openRuntime|openStore|startTestWarden/.test(textOf(f));
 
+/** CPU seconds (user + system) of this process's waited-for children, from /proc (Linux); null elsewhere. */
+function childCpuSeconds() {
+  try {
+    const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
+    // After "pid (comm) ": state is field 3, so cutime/cstime (fields 16/17) are at 13/14, in clock ticks.
+    return (Number(fields[13]) + Number(fields[14])) / 100;
+  } catch {
+    return null;
+  }
+}
+
 let current = null;
 let runTag = null;
 
@@ -62,6 +73,7 @@ function run(label, files, env) {
   return new Promise((resolve) => {
     if (files.length === 0) return resolve({ label, code: 0, seconds: 0, files: 0 });
     const started = Date.now();
+    const cpu0 = childCpuSeconds();
     console.log(`\n=== ${label}: ${files.length} test file(s) ===\n`);
     const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-force-exit', '--test-timeout=600000', '--test-concurrency=2', '--test-reporter=spec', ...files], {
       cwd: root,
@@ -69,7 +81,10 @@ function run(label, files, env) {
       env: { ...process.env, ...env },
     });
     current = child;
-    child.on('exit', (code, signal) => resolve({ label, code: code ?? (signal ? 1 : 0), seconds: (Date.now() - started) / 1000, files: files.length }));
+    child.on('exit', (code, signal) => {
+      const cpu1 = childCpuSeconds();
+      resolve({ label, code: code ?? (signal ? 1 : 0), seconds: (Date.now() - started) / 1000, cpu: cpu0 === null || cpu1 === null ? null : cpu1 - cpu0, files: files.length });
+    });
   });
 }
 
@@ -132,5 +147,8 @@ if (db !== 'sqlite') {
 }
 
 console.log('\n=== summary ===');
-for (const r of results) console.log(`${r.label.padEnd(10)} ${r.code === 0 ? 'pass' : 'FAIL'}  ${r.files} file(s)  ${r.seconds.toFixed(1)} s`);
+for (const r of results) {
+  const cpu = typeof r.cpu === 'number' ? `, ${r.cpu.toFixed(0)} s CPU` : '';
+  console.log(`${r.label.padEnd(10)} ${r.code === 0 ? 'pass' : 'FAIL'}  ${r.files} file(s)  ${r.seconds.toFixed(1)} s wall${cpu}`);
+}
 process.exit(results.some((r) => r.code !== 0) ? 1 : 0);
