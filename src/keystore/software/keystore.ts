@@ -1,6 +1,6 @@
 // The software keystore: keys sealed under the master key in the database, opened only inside this
 // module. It is the trust boundary: every rule about releasing or using a key is checked here.
-import { createHash, createPrivateKey, randomBytes, sign as nodeSign, timingSafeEqual } from 'node:crypto';
+import { createHash, createPrivateKey, randomBytes, sign as nodeSign, timingSafeEqual, type KeyObject } from 'node:crypto';
 import type { KeyClass, KeyMaterial } from '../../crypto/families/types.ts';
 import { WardenError, errors } from '../../server/errors.ts';
 import type { Transaction } from 'kysely';
@@ -494,9 +494,15 @@ export class SoftwareKeyStore implements KeyStore {
     if (!keyName) throw new WardenError(701, 'No timestamp key is configured (hsm.timestampKeyName)');
     const time = Math.floor(this.now() / 1000);
     const struct = timestampStruct(part, time, keyName);
-    const signature = await this.use(keyName, null, 'attest', ({ material }) =>
-      nodeSign('sha256', struct, { key: createPrivateKey({ key: material.privateKey as Buffer, format: 'der', type: 'pkcs8' }), dsaEncoding: 'der' }),
-    { system: true });
+    const signature = await this.use(keyName, null, 'attest', ({ material }) => {
+      const der = material.privateKey as Buffer;
+      let key = timestampKeyObjects.get(der);
+      if (!key) {
+        key = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+        timestampKeyObjects.set(der, key);
+      }
+      return nodeSign('sha256', struct, { key, dsaEncoding: 'der' });
+    }, { system: true });
     return { struct, signature, signatureWithAlgorithm: signatureWithAlgorithm(signature), time, keyName };
   }
 
@@ -638,6 +644,9 @@ function openState(master: MasterKey, info: KeyInfo, sealed: Buffer): number {
     throw new WardenError(701, `Key '${info.label}' failed its integrity check: its one-time signature state does not open`);
   }
 }
+
+/** Parsed timestamp keys per unsealed material buffer: parsing PKCS#8 costs more than the signature. */
+const timestampKeyObjects = new WeakMap<Buffer, KeyObject>();
 
 /** Private-key uses a key's ruleUse governs (verify/encrypt/wrap are public operations). */
 const POLICY_GATED_USAGES: ReadonlySet<KeyUsage> = new Set<KeyUsage>(['sign', 'decrypt', 'unwrap', 'derive']);
