@@ -286,6 +286,19 @@ describe('workflow: block, unblock and modify', () => {
     assert.equal((await requestStatus(w, id)).status, 'EXECUTED');
   });
 
+  it('after a modify, pending requests follow the new policy: a removed approver can no longer approve (403)', async () => {
+    const label = keyLabel();
+    assert.equal((await createEcKey(w, label, policy({ ruleUse: quorumRule(1, [a]), ruleModify: quorumRule(1, [b]) }))).statusCode, 201);
+    const id = await signRequest(w, label);
+    const [task] = await listTasks(w, a, { requestId: id });
+    const newRules = { ruleUse: quorumRule(1, [b]), ruleBlock: null, ruleUnblock: null, ruleModify: quorumRule(1, [b]) };
+    const m = await w.call('POST', '/v1/modify', { modifyRequest: { modifyKeyName: label, policy: newRules } }, 'keyManagementToken');
+    await approve(w, b, m.json().modifyKeyRequestId);
+    assert.equal((await requestStatus(w, m.json().modifyKeyRequestId)).status, 'EXECUTED');
+    assertError(await w.call('POST', '/v1/approval', approvalBody(a, task), 'approverToken'), 400, 403);
+    assert.equal((await requestStatus(w, id)).status, 'PENDING');
+  });
+
   it('/v1/modify needs the key-management key; block/unblock/modify on a plain key → 400/614', async () => {
     const label = keyLabel('plain');
     assert.equal((await createEcKey(w, label, null)).statusCode, 201);

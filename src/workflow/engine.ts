@@ -370,6 +370,9 @@ export class Workflow {
     const r = await this.ruleFor(request);
     if (!r) throw new WardenError(652, `Task '${a.taskId}' does not exist or is no longer open`);
     const nowMs = this.now();
+    if (!ruleApprovers(r.rule).some((x) => x.id === a.approver)) {
+      throw new WardenError(403, 'The signer is not an approver of the key\'s current policy');
+    }
     if (!mayApprove(r.rule, a.approver, seconds(request.t0), Math.floor(nowMs / 1000))) {
       throw new WardenError(404, 'The approval arrives after the time-out of every token this approver belongs to');
     }
