@@ -11,6 +11,9 @@ import { ON_POSTGRES, rawDb, type RawDb } from './helpers/postgres.ts';
 import { startTestWarden, type TestWarden } from './helpers/runtime.ts';
 
 const P256 = '1.2.840.10045.3.1.7';
+/** Runs of each scenario (scripts/fault-injection.ts --repeat N sets it). */
+const REPEAT = Number(process.env.WARDEN_FAULT_REPEAT ?? 1);
+const runs = Array.from({ length: REPEAT }, (_, i) => i + 1);
 const SIGN = { sign: true, decrypt: false, unwrap: false, destroyable: true };
 
 type Res = { statusCode: number; body: string; json(): unknown };
@@ -65,10 +68,10 @@ describe('the database turns read-only', () => {
     }
   };
 
-  it('writes and audited reads answer 503/503 with the error body; liveness stays up; then it recovers', async () => {
+  for (const run of runs) it(`run ${run}/${REPEAT}: writes and audited reads answer 503/503 with the error body; liveness stays up; then it recovers`, async () => {
     await setReadOnly(true);
     try {
-      assertError(await eventually(() => create(w, 'ro-new'), 503), 503, 503);
+      assertError(await eventually(() => create(w, `ro-new-${run}`), 503), 503, 503);
       assertError(await eventually(() => sign(w, 'ro-key'), 503), 503, 503);
       assertError(await eventually(() => w.call('POST', '/v1/key/attributes', { label: 'ro-key' }), 503), 503, 503);
       assert.equal((await w.call('GET', '/health/live', undefined, null)).statusCode, 200);
@@ -78,8 +81,8 @@ describe('the database turns read-only', () => {
       await setReadOnly(false);
     }
     assert.equal((await eventually(() => sign(w, 'ro-key'), 200)).statusCode, 200);
-    assert.equal((await eventually(() => create(w, 'ro-after'), 201)).statusCode, 201);
-    assert.equal((await w.call('POST', '/v1/key/attributes', { label: 'ro-new' })).statusCode, 404, 'the refused creation left no key');
+    assert.equal((await eventually(() => create(w, `ro-after-${run}`), 201)).statusCode, 201);
+    assert.equal((await w.call('POST', '/v1/key/attributes', { label: `ro-new-${run}` })).statusCode, 404, 'the refused creation left no key');
     const audit = await w.runtime.services.audit.verify();
     assert.ok(audit.ok, String(audit.problem));
   });
@@ -99,7 +102,7 @@ describe('another connection holds an exclusive lock', () => {
     await w.close();
   });
 
-  it('calls fail with 503/503 within a bounded time instead of hanging, and succeed once the lock is gone', async () => {
+  for (const run of runs) it(`run ${run}/${REPEAT}: calls fail with 503/503 within a bounded time instead of hanging, and succeed once the lock is gone`, async () => {
     if (ON_POSTGRES) {
       await db.run('begin');
       await db.run('lock table audit_log in access exclusive mode');
@@ -150,7 +153,7 @@ describe('disk full while the audit entry is written', () => {
     }
   };
 
-  it('a signature is refused with 500/703 (never returned without its audit entry); the chain stays intact; recovery', async () => {
+  for (const run of runs) it(`run ${run}/${REPEAT}: a signature is refused with 500/703 (never returned without its audit entry); the chain stays intact; recovery`, async () => {
     const count = async () => Number((await db.all<{ n: number }>('select count(*) as n from audit_log'))[0]?.n);
     const before = await count();
     await diskFull(true);
@@ -160,7 +163,7 @@ describe('disk full while the audit entry is written', () => {
       assert.equal(s.body.includes('"signature"'), false, 'no signature leaves without its audit entry');
       assertError(await w.call('POST', '/v1/key/attributes', { label: 'full-key' }), 500, 703);
       // A state change made before the audit write stays made; the caller is told the outcome is not recorded.
-      assertError(await create(w, 'full-new'), 500, 703);
+      assertError(await create(w, `full-new-${run}`), 500, 703);
       assert.equal((await w.call('GET', '/health/live', undefined, null)).statusCode, 200);
       assert.equal(await count(), before, 'no entry was written, none was skipped silently');
     } finally {
@@ -171,6 +174,6 @@ describe('disk full while the audit entry is written', () => {
     const audit = await w.runtime.services.audit.verify();
     assert.ok(audit.ok, String(audit.problem));
     const m = await w.call('GET', '/metrics', undefined, null);
-    assert.match(m.body, /^warden_http_errors_total\{route="\/v1\/synchronousSign",error_code="703",reason="res.error.io"\} 1$/m);
+    assert.match(m.body, /^warden_http_errors_total\{route="\/v1\/synchronousSign",error_code="703",reason="res.error.io"\} [1-9]\d*$/m);
   });
 });
