@@ -102,6 +102,15 @@ export async function resealAuditKey(meta: MetaRepository, from: MasterKey, to: 
 
 type Waiter = { entry: AuditEntry; resolve: (seq: number) => void; reject: (e: unknown) => void };
 
+/**
+ * Where batches go instead of this process's own transaction: a cluster worker on SQLite hands them to
+ * the primary, the one writer of the chain (src/audit/remote.ts). A rejection carrying
+ * `usesAccepted: true` means the writer took the use counts over (it retries them itself).
+ */
+export interface AuditSink {
+  write(entries: AuditEntry[], uses: Array<[string, number]>): Promise<number[]>;
+}
+
 const NO_USES: ReadonlyMap<string, number> = new Map();
 
 export class AuditLog {
@@ -114,6 +123,7 @@ export class AuditLog {
   private uses: UseCounter | null = null;
   private usesTimer: NodeJS.Timeout | null = null;
   private lastError: unknown = null;
+  private sink: AuditSink | null = null;
   /** Committed batches and entries since start (tests, diagnostics). */
   readonly stats = { batches: 0, entries: 0, largestBatch: 0 };
 
@@ -136,6 +146,28 @@ export class AuditLog {
       }, USES_DELAY_MS);
       this.usesTimer.unref();
     });
+  }
+
+  /** Batches go to `sink` from now on (a cluster worker's primary) instead of this process's database. */
+  useSink(sink: AuditSink): void {
+    this.sink = sink;
+  }
+
+  /**
+   * The single writer's side of a sink (the cluster primary): a worker's batch and use counts join this
+   * log's next batch, in one transaction; resolves with the entries' sequence numbers once committed.
+   * Use counts without entries are committed by a flush; if that fails they stay pending here.
+   */
+  async appendAll(entries: AuditEntry[], uses: Array<[string, number]>): Promise<number[]> {
+    if (uses.length > 0) {
+      if (!this.uses) throw new Error('this audit log writes no use counts (attachUseCounter)');
+      this.uses.add(uses);
+    }
+    if (entries.length === 0) {
+      if (uses.length > 0) await this.flush().catch(() => undefined);
+      return [];
+    }
+    return Promise.all(entries.map((e) => this.append(e)));
   }
 
   /**
@@ -180,17 +212,20 @@ export class AuditLog {
   private async drain(): Promise<void> {
     for (;;) {
       const batch = this.queue.splice(0, MAX_BATCH);
-      const uses = this.uses && this.uses.size > 0 ? this.uses.take() : NO_USES;
-      if (batch.length === 0 && uses.size === 0) return;
+      const uses = this.uses && this.uses.size > 0 ? this.uses.take() : null;
+      if (batch.length === 0 && !uses) return;
+      const entries = batch.map((b) => b.entry);
       try {
-        const seqs = await this.write(batch.map((b) => b.entry), uses);
+        const seqs = this.sink ? await this.sink.write(entries, [...(uses ?? [])]) : await this.write(entries, uses ?? NO_USES);
+        if (uses) this.uses?.written(uses);
         this.stats.batches++;
         this.stats.entries += batch.length;
         this.stats.largestBatch = Math.max(this.stats.largestBatch, batch.length);
         batch.forEach((b, i) => b.resolve(seqs[i] as number));
       } catch (e) {
         this.lastError = e;
-        if (uses !== NO_USES) this.uses?.giveBack(uses as Map<string, number>);
+        if (uses && (e as { usesAccepted?: boolean }).usesAccepted) this.uses?.written(uses);
+        else if (uses) this.uses?.giveBack(uses);
         batch.forEach((b) => b.reject(e));
       }
       if (this.queue.length === 0) return;

@@ -5,6 +5,7 @@ import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { AuditLog, loadAuditKey } from '../audit/log.ts';
+import { primaryAuditSink } from '../audit/remote.ts';
 import { loadOrCreateApiKeys } from '../auth/api-key-file.ts';
 import { ROLE_NAMES, type Config } from '../config/schema.ts';
 import { SoftwareKeyStore } from '../keystore/software/keystore.ts';
@@ -54,6 +55,9 @@ export async function openRuntime(config: Config, logger: Logger): Promise<Runti
     const audit = new AuditLog(store, await loadAuditKey(store, master));
     // Key use counts ride on the audit log's group commit (one transaction per batch for both).
     audit.attachUseCounter(keystore.uses);
+    // A cluster worker on SQLite hands its batches to the primary, the one writer (src/audit/remote.ts).
+    const sink = primaryAuditSink();
+    if (sink) audit.useSink(sink);
     const attestation = new Attestation(keystore, config.hsm.attestationKeyName);
     await attestation.ensureKey();
     await ensureRfcTimestampKey(keystore, config.hsm.rfcTimestampKeyName);

@@ -4,7 +4,13 @@
 // The primary serves no request: a worker that dies is replaced, a worker that cannot start stops all.
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
+import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
+import { AuditLog, loadAuditKey } from '../audit/log.ts';
+import { serveAuditWrites, writeAuditViaPrimary } from '../audit/remote.ts';
+import { unlockMasterKey } from '../keystore/software/unlock.ts';
+import { UseCounter } from '../keystore/software/use-counter.ts';
+import { openStore, type Store } from '../store/db.ts';
 import { createLogger, openRuntime, VERSION, type Runtime } from './boot.ts';
 
 /**
@@ -46,14 +52,29 @@ export async function runPrimary(cfg: Config, workers: number, io: PrimaryIo): P
   let stopping = false;
   let failed = false;
 
+  let writer: { store: Store; audit: AuditLog } | null = null;
+
   const fork = () => live.add(cluster.fork());
+  const start = (worker: Worker) => worker.send({ warden: START, auditViaPrimary: writer !== null });
   // Workers load their code while the primary prepares the data directory (loading is most of a
   // start), and open the runtime only when told: the first-start work is done once, by the primary.
   cluster.on('message', (worker, message: unknown) => {
     if ((message as { warden?: string } | null)?.warden !== LOADED) return;
     loaded.add(worker);
-    if (prepared) worker.send({ warden: START });
+    if (prepared) start(worker);
   });
+  const finish = async (code: number) => {
+    try {
+      if (writer) {
+        await writer.audit.close();
+        await writer.store.close();
+      }
+    } catch (e) {
+      logger.error({ err: e }, 'the audit writer could not write everything at shutdown');
+      code = 1;
+    }
+    process.exit(code);
+  };
   const stopAll = (signal: NodeJS.Signals) => {
     for (const w of live) w.process.kill(signal);
   };
@@ -70,7 +91,7 @@ export async function runPrimary(cfg: Config, workers: number, io: PrimaryIo): P
       process.exit(1);
     }, cfg.server.shutdownTimeoutMs + 5000);
     timer.unref();
-    if (live.size === 0) process.exit(failed ? 1 : 0);
+    if (live.size === 0) void finish(failed ? 1 : 0);
   };
 
   cluster.on('listening', (worker, address) => {
@@ -85,7 +106,7 @@ export async function runPrimary(cfg: Config, workers: number, io: PrimaryIo): P
     live.delete(worker);
     if (stopping) {
       if (code !== 0) failed = true;
-      if (live.size === 0) process.exit(failed ? 1 : 0);
+      if (live.size === 0) void finish(failed ? 1 : 0);
       return;
     }
     if (!listening.has(worker.id)) {
@@ -116,6 +137,12 @@ export async function runPrimary(cfg: Config, workers: number, io: PrimaryIo): P
     const runtime = await openRuntime(cfg, logger);
     newApiKeys = runtime.newApiKeys;
     await runtime.close();
+    // SQLite: the primary is the one audit writer (src/audit/remote.ts). PostgreSQL: every worker
+    // writes itself, like any node (an advisory lock orders the chain, the driver never blocks).
+    if (runtime.store.dialect === 'sqlite') {
+      writer = await openAuditWriter(cfg, logger);
+      cluster.on('message', serveAuditWrites(writer.audit));
+    }
   } catch (e) {
     stopping = true;
     for (const w of live) w.process.kill('SIGKILL');
@@ -123,7 +150,21 @@ export async function runPrimary(cfg: Config, workers: number, io: PrimaryIo): P
   }
   io.announce(newApiKeys);
   prepared = true;
-  for (const w of loaded) if (live.has(w)) w.send({ warden: START });
+  for (const w of loaded) if (live.has(w)) start(w);
+}
+
+/** The primary's audit writer: the store, the audit key and a use counter for the workers' counts. */
+async function openAuditWriter(cfg: Config, logger: Logger): Promise<{ store: Store; audit: AuditLog }> {
+  const store = await openStore(cfg.database.url, { ...cfg.database, onBackgroundError: (err) => logger.warn({ err }, 'database connection lost') });
+  try {
+    const { key: master } = await unlockMasterKey(store, { file: cfg.keystore.masterKeyFile, fromEnv: cfg.keystore.masterKeyFromEnv });
+    const audit = new AuditLog(store, await loadAuditKey(store, master));
+    audit.attachUseCounter(new UseCounter());
+    return { store, audit };
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
 }
 
 const LOADED = 'worker-loaded';
@@ -133,8 +174,10 @@ const START = 'start';
 export function primaryReady(): Promise<void> {
   return new Promise((resolve) => {
     const onMessage = (message: unknown) => {
-      if ((message as { warden?: string } | null)?.warden !== START) return;
+      const m = message as { warden?: string; auditViaPrimary?: boolean } | null;
+      if (m?.warden !== START) return;
       process.off('message', onMessage);
+      if (m.auditViaPrimary) writeAuditViaPrimary();
       resolve();
     };
     process.on('message', onMessage);

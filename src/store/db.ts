@@ -6,7 +6,7 @@ import { chmodSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
-import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver, type PostgresPool, type PostgresPoolClient, type SqliteDialectConfig } from 'kysely';
+import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver, type PostgresPool, type PostgresPoolClient, type SqliteDatabase, type SqliteDialectConfig } from 'kysely';
 import { Migrator, type MigrationProvider } from 'kysely/migration';
 import type { Database } from './schema.ts';
 import { migrations } from './migrations/index.ts';
@@ -62,7 +62,7 @@ async function openSqlite(url: string): Promise<Store> {
   sqlite.pragma('synchronous = FULL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
-  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });
+  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: cachedStatements(sqlite) }) });
   await migrate(db, 'sqlite');
   return {
     db,
@@ -81,6 +81,29 @@ async function openSqlite(url: string): Promise<Store> {
  * takes the write lock up front, waiting up to busy_timeout for it, so concurrent writers queue instead
  * of failing.
  */
+/**
+ * Kysely prepares every query anew, and better-sqlite3 compiles SQL on prepare: on the hot path (one key
+ * read and one audit batch per call) that compile was a visible share of the CPU. Statements are kept by
+ * their SQL text, a bounded number, like server-side prepared statements; one still iterating (busy)
+ * is not handed out twice.
+ */
+function cachedStatements(sqlite: SQLite.Database, max = 256): SqliteDatabase {
+  const cache = new Map<string, SQLite.Statement>();
+  return {
+    close: () => sqlite.close(),
+    prepare(text: string) {
+      const known = cache.get(text);
+      if (known && !known.busy) return known;
+      const stmt = sqlite.prepare(text);
+      if (!known) {
+        if (cache.size >= max) cache.delete(cache.keys().next().value as string);
+        cache.set(text, stmt);
+      }
+      return stmt;
+    },
+  };
+}
+
 class ImmediateSqliteDriver extends SqliteDriver {
   override async beginTransaction(connection: DatabaseConnection): Promise<void> {
     await connection.executeQuery(CompiledQuery.raw('begin immediate'));

@@ -333,7 +333,7 @@ export class SoftwareKeyStore implements KeyStore {
     await this.gateUse(info, usage, opts.authorization);
     const result = await fn({ info, material });
     // Batched with the audit log's group commit when the runtime attached one (boot.ts); else written now.
-    if (this.uses.batched) this.uses.add(label);
+    if (this.uses.batched) this.uses.count(label);
     else await this.keys.incrementUse(label);
     return result;
   }
