@@ -99,9 +99,16 @@ describe('/metrics', () => {
     }
     assert.equal((await w.call('POST', '/v1/key/attributes', { label: aes })).statusCode, 200);
     assert.equal((await w.call('POST', '/v1/key/attributes', { label: 'no-such-key-m' })).statusCode, 404);
-    const m = await scrape(w);
+    // Key operations are counted after the response has left (onResponse): scrape until they land.
+    const signKey = 'warden_key_operations_total{operation="synchronousSign",algorithm="EC",outcome="success"}';
+    const missKey = 'warden_key_operations_total{operation="getKeyAttributes",algorithm="unknown",outcome="error"}';
+    let m = await scrape(w);
+    for (let i = 0; i < 50 && ((m.get(signKey) ?? 0) - (before.get(signKey) ?? 0) < 2 || (m.get(missKey) ?? 0) - (before.get(missKey) ?? 0) < 1); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      m = await scrape(w);
+    }
     const d = (k: string) => (m.get(k) ?? 0) - (before.get(k) ?? 0);
-    assert.equal(d('warden_key_operations_total{operation="synchronousSign",algorithm="EC",outcome="success"}'), 2);
+    assert.equal(d(signKey), 2);
     assert.equal(d('warden_key_operations_total{operation="getKeyAttributes",algorithm="AES",outcome="success"}'), 1);
     assert.equal(d('warden_key_operations_total{operation="getKeyAttributes",algorithm="unknown",outcome="error"}'), 1);
   });
