@@ -1,10 +1,10 @@
 // autocannon as its own process (bench/lib/load.ts): takes a LoadSpec JSON file in argv[2], prints one
-// JSON line {rps, p50, p99, bad}. Bodies are sent in turn, one per request.
+// JSON line {rps, p50, p99, bad, total}. Bodies are sent in turn, one per request.
 import { readFileSync } from 'node:fs';
 import { readTls, type LoadSpec } from './load.ts';
 
 interface CannonResult {
-  requests: { average: number };
+  requests: { average: number; total: number };
   latency: { p50: number; p99: number };
   non2xx: number;
   errors: number;
@@ -26,5 +26,5 @@ const result = await autocannon({
   requests,
   ...(tls ? { tlsOptions: { ...tls, servername: 'localhost' } } : {}),
 });
-process.stdout.write(JSON.stringify({ rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, bad: result.non2xx + result.errors + result.timeouts }));
+process.stdout.write(JSON.stringify({ rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, bad: result.non2xx + result.errors + result.timeouts, total: result.requests.total }));
 process.exit(0);

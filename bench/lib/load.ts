@@ -31,8 +31,10 @@ export interface LoadResult {
   rps: number;
   p50: number;
   p99: number;
-  /** Responses other than 2xx plus socket errors: a row with any is not a valid measurement. */
+  /** Responses other than 2xx plus socket errors (timeouts after 10 s). */
   bad: number;
+  /** Requests completed (for the share of bad ones). */
+  total: number;
   tool: 'wrk' | 'autocannon';
 }
 
@@ -84,12 +86,13 @@ async function wrk(spec: LoadSpec): Promise<LoadResult> {
   try {
     const script = path.join(dir, 'req.lua');
     writeFileSync(script, wrkScript(spec.request));
-    const { stdout } = await run(wrkAvailable() as string, ['-t1', `-c${spec.connections}`, `-d${spec.seconds}s`, '--latency', '-s', script, spec.base + spec.request.path], { maxBuffer: 16 * 1024 * 1024 });
+    const { stdout } = await run(wrkAvailable() as string, ['-t1', `-c${spec.connections}`, `-d${spec.seconds}s`, '--timeout', '10s', '--latency', '-s', script, spec.base + spec.request.path], { maxBuffer: 16 * 1024 * 1024 });
     const pct = (p: string) => millis(new RegExp(`^\\s+${p}%\\s+(\\S+)`, 'm').exec(stdout)?.[1] ?? '');
     const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(stdout)?.[1] ?? 0);
     const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
     const errors = socket ? socket.slice(1).reduce((n, v) => n + Number(v), 0) : 0;
-    return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? 0), p50: pct('50'), p99: pct('99'), bad: non2xx + errors, tool: 'wrk' };
+    const total = Number(/(\d+) requests in/.exec(stdout)?.[1] ?? 0);
+    return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? 0), p50: pct('50'), p99: pct('99'), bad: non2xx + errors, total, tool: 'wrk' };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -106,7 +109,7 @@ async function autocannon(spec: LoadSpec): Promise<LoadResult> {
     const file = path.join(dir, 'spec.json');
     writeFileSync(file, JSON.stringify(spec));
     const { stdout } = await run(process.execPath, ['--import', 'tsx', CHILD, file], { maxBuffer: 64 * 1024 * 1024 });
-    const r = JSON.parse(stdout) as { rps: number; p50: number; p99: number; bad: number };
+    const r = JSON.parse(stdout) as { rps: number; p50: number; p99: number; bad: number; total: number };
     return { ...r, tool: 'autocannon' };
   } finally {
     rmSync(dir, { recursive: true, force: true });

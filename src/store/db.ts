@@ -61,8 +61,8 @@ async function openSqlite(url: string): Promise<Store> {
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = FULL');
   sqlite.pragma('foreign_keys = ON');
-  sqlite.pragma('busy_timeout = 5000');
-  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: cachedStatements(sqlite) }) });
+  sqlite.pragma(`busy_timeout = ${SQLITE_BUSY_MS}`);
+  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: cachedStatements(sqlite) }, sqlite) });
   await migrate(db, 'sqlite');
   return {
     db,
@@ -74,13 +74,6 @@ async function openSqlite(url: string): Promise<Store> {
   };
 }
 
-/**
- * Several processes write one SQLite file (`warden serve --workers N`). A deferred BEGIN takes the write
- * lock only at its first write; if another process committed after this transaction's first read, that
- * write fails at once with SQLITE_BUSY (the snapshot is stale, busy_timeout cannot help). BEGIN IMMEDIATE
- * takes the write lock up front, waiting up to busy_timeout for it, so concurrent writers queue instead
- * of failing.
- */
 /**
  * Kysely prepares every query anew, and better-sqlite3 compiles SQL on prepare: on the hot path (one key
  * read and one audit batch per call) that compile was a visible share of the CPU. Statements are kept by
@@ -104,19 +97,58 @@ function cachedStatements(sqlite: SQLite.Database, max = 256): SqliteDatabase {
   };
 }
 
+/** How long a statement or transaction waits for another process's write lock before SQLITE_BUSY. */
+const SQLITE_BUSY_MS = 5000;
+const BEGIN_IMMEDIATE = CompiledQuery.raw('begin immediate');
+
+/**
+ * Several processes write one SQLite file (`warden serve --workers N`). A deferred BEGIN takes the write
+ * lock only at its first write; if another process committed after this transaction's first read, that
+ * write fails at once with SQLITE_BUSY (the snapshot is stale, busy_timeout cannot help). BEGIN IMMEDIATE
+ * takes the write lock up front, so concurrent writers queue instead of failing. The wait for it is
+ * asynchronous: SQLite's own busy handler sleeps in the calling thread (the event loop) in steps of up
+ * to 100 ms, while another process's commit holds the lock for one fsync (a few ms); here the event loop
+ * keeps serving and the lock is tried again after 1–8 ms.
+ */
 class ImmediateSqliteDriver extends SqliteDriver {
+  constructor(
+    cfg: SqliteDialectConfig,
+    private readonly sqlite: SQLite.Database,
+  ) {
+    super(cfg);
+  }
+
   override async beginTransaction(connection: DatabaseConnection): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+    const deadline = performance.now() + SQLITE_BUSY_MS;
+    // The connection is this transaction's until it ends (Kysely's mutex): nothing else runs with the
+    // busy handler off.
+    this.sqlite.pragma('busy_timeout = 0');
+    try {
+      for (let wait = 1; ; wait = Math.min(wait * 2, 8)) {
+        try {
+          await connection.executeQuery(BEGIN_IMMEDIATE);
+          return;
+        } catch (e) {
+          if ((e as { code?: string }).code !== 'SQLITE_BUSY' || performance.now() > deadline) throw e;
+        }
+        await new Promise((resolve) => setTimeout(resolve, wait * (0.5 + Math.random())));
+      }
+    } finally {
+      this.sqlite.pragma(`busy_timeout = ${SQLITE_BUSY_MS}`);
+    }
   }
 }
 
 class ImmediateSqliteDialect extends SqliteDialect {
-  constructor(private readonly cfg: SqliteDialectConfig) {
+  constructor(
+    private readonly cfg: SqliteDialectConfig,
+    private readonly sqlite: SQLite.Database,
+  ) {
     super(cfg);
   }
 
   override createDriver(): Driver {
-    return new ImmediateSqliteDriver(this.cfg);
+    return new ImmediateSqliteDriver(this.cfg, this.sqlite);
   }
 }
 
