@@ -48,6 +48,28 @@ describe('fuzz regressions', () => {
     assert.equal(r.json().errorCode, 600);
   });
 
+  // JSON "\ud800" is a lone surrogate: no UTF-8 form, so the database stored U+FFFD and the key no longer
+  // matched its seal: created 201, then 701 on every use, undeletable.
+  for (const [what, body] of [
+    ['label', { label: 'fz-reg-\uD800', algorithm: 'EC', curveOid: '1.2.840.10045.3.1.7', attributes: SIGN }],
+    ['id', { label: 'fz-reg-id', id: 'id-\uDFFF', algorithm: 'EC', curveOid: '1.2.840.10045.3.1.7', attributes: SIGN }],
+    ['property name', { label: 'fz-reg-prop', algorithm: 'EC', curveOid: '1.2.840.10045.3.1.7', attributes: SIGN, ['x\uDBFF']: 1 }],
+  ] as const) {
+    it(`POST /v1/key with an unpaired surrogate in the ${what}: 400/600 and no key (was 201, then 701 for ever)`, async () => {
+      const r = await w.call('POST', '/v1/key', body);
+      assert.equal(r.statusCode, 400, r.body);
+      assert.equal(r.json().errorCode, 600);
+      assert.match(r.json().message, /unpaired UTF-16 surrogate/);
+      assert.equal((await w.call('GET', '/v1/key')).json().some((l: string) => l.startsWith('fz-reg-') && l !== 'fz-reg-mldsa' && l !== 'fz-reg-ec'), false);
+    });
+  }
+
+  it('well-formed non-BMP labels (surrogate pairs) still work', async () => {
+    const label = 'fz-reg-🔑';
+    assert.equal((await w.call('POST', '/v1/key', { label, algorithm: 'EC', curveOid: '1.2.840.10045.3.1.7', attributes: SIGN })).statusCode, 201);
+    assert.equal((await w.call('POST', '/v1/key/attributes', { label })).statusCode, 200);
+  });
+
   it('POST /v1/attestation/key on an EC key: the PEM is what OpenSSL would write', async () => {
     const label = 'fz-reg-ec';
     assert.equal((await w.call('POST', '/v1/key', { label, algorithm: 'EC', curveOid: '1.2.840.10045.3.1.7', attributes: SIGN })).statusCode, 201);

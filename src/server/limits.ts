@@ -156,22 +156,47 @@ export function clientOf(req: FastifyRequest): string {
   return `ip:${req.ip}`;
 }
 
+/** A high surrogate not followed by a low one, or a low one not preceded by a high one (code units). */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** What is wrong with a parsed JSON body that the schemas cannot see: too deep, or not valid Unicode. */
+export type JsonDefect = 'depth' | 'surrogate';
+
 /**
- * Whether a parsed JSON value nests arrays/objects deeper than `max`, walked without recursion. Handlers
- * and the workflow walk bodies recursively (password scrubbing, canonical JSON of stored requests), and
- * unknown properties are accepted (spec README decision 5): a body nested thousands deep in an ignored
- * field overflowed the stack there (a 500 the fuzzer found).
+ * Walks a parsed JSON body once, without recursion, and names its first defect:
+ * - `depth`: arrays/objects nested deeper than `max`. Handlers and the workflow walk bodies recursively
+ *   (password scrubbing, canonical JSON of stored requests) and unknown properties are accepted (spec
+ *   README decision 5): a body nested thousands deep in an ignored field overflowed the stack there.
+ * - `surrogate`: a string or property name with an unpaired UTF-16 surrogate (`"\ud800"` in the JSON
+ *   text). It has no UTF-8 form: the database stores U+FFFD instead, so a key created under such a label
+ *   no longer matched its seal and could never be opened or deleted (701). RFC 8259 §8.2.
+ * Both were found by the fuzzer as 500s/701s.
  */
-export function jsonDepthExceeds(value: unknown, max: number): boolean {
+export function jsonDefect(value: unknown, maxDepth: number): JsonDefect | null {
   const stack: [unknown, number][] = [[value, 1]];
   for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
     const [v, depth] = item;
-    if (depth > max) return true;
-    for (const child of Array.isArray(v) ? v : Object.values(v as object)) {
-      if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+    if (typeof v === 'string') {
+      if (LONE_SURROGATE.test(v)) return 'surrogate';
+      continue;
+    }
+    if (v === null || typeof v !== 'object') continue;
+    if (depth > maxDepth) return 'depth';
+    if (Array.isArray(v)) {
+      for (const child of v) stack.push([child, depth + 1]);
+    } else {
+      for (const [k, child] of Object.entries(v)) {
+        if (LONE_SURROGATE.test(k)) return 'surrogate';
+        stack.push([child, depth + 1]);
+      }
     }
   }
-  return false;
+  return null;
+}
+
+/** Whether a parsed JSON value nests arrays/objects deeper than `max` (see jsonDefect). */
+export function jsonDepthExceeds(value: unknown, max: number): boolean {
+  return jsonDefect(value, max) === 'depth';
 }
 
 /** Status of a failed authentication (spec README decision 1: codes 402/406/416/617/631 → 401). */
@@ -230,8 +255,10 @@ const plugin: FastifyPluginAsync<LimitsOptions> = async (app: FastifyInstance, o
 
   app.addHook('preValidation', async (req, reply) => {
     const body = req.body;
-    if (body !== null && typeof body === 'object' && !Buffer.isBuffer(body) && jsonDepthExceeds(body, cfg.maxJsonDepth)) {
-      const e = new WardenError(600, `The JSON body nests deeper than ${cfg.maxJsonDepth} levels`);
+    if (body === null || body === undefined || Buffer.isBuffer(body)) return;
+    const defect = jsonDefect(body, cfg.maxJsonDepth);
+    if (defect) {
+      const e = new WardenError(600, defect === 'depth' ? `The JSON body nests deeper than ${cfg.maxJsonDepth} levels` : 'The JSON body contains an unpaired UTF-16 surrogate (\\ud800-\\udfff): not valid Unicode');
       return reply.code(e.status).send(e.toBody());
     }
   });

@@ -170,18 +170,22 @@ export async function killDuringRotation(w: TestWarden, opts: { rng?: () => numb
   const file = w.config.keystore.masterKeyFile;
   const pending = `${file}.new`;
   const before = readFileSync(file, 'utf8');
+  // A rotation killed before its commit leaves its pending key behind (it seals nothing; the next
+  // rotation overwrites it): only a pending file with new content belongs to this run.
+  const stale = existsSync(pending) ? readFileSync(pending, 'utf8') : null;
+  const pendingNow = () => existsSync(pending) && readFileSync(pending, 'utf8') !== stale;
   const child = start(['keystore', 'rotate-master-key'], childEnv(w));
   // Half of the kills aim at the transaction (the pending file exists), the rest anywhere in the run.
   const aimAtTransaction = rng() < 0.6;
   let phase: KillDuringRotationResult['phase'] = 'startup';
   if (aimAtTransaction) {
-    const seen = await until(() => (existsSync(pending) ? 'pending' : child.child.exitCode !== null ? 'exited' : null), 120_000, 'the pending master key');
+    const seen = await until(() => (pendingNow() ? 'pending' : child.child.exitCode !== null ? 'exited' : null), 120_000, 'the pending master key');
     if (seen === 'pending') await sleep(Math.floor(rng() * (opts.windowMs ?? 60)));
   } else {
     await sleep(Math.floor(rng() * 4000));
   }
   if (child.child.exitCode === null) {
-    phase = existsSync(pending) ? 'transaction' : readFileSync(file, 'utf8') !== before ? 'after-commit' : 'startup';
+    phase = readFileSync(file, 'utf8') !== before ? 'after-commit' : pendingNow() ? 'transaction' : 'startup';
     child.child.kill('SIGKILL');
   } else phase = 'finished';
   const exit = await child.exited;
