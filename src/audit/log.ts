@@ -244,6 +244,9 @@ export class AuditLog {
     // A batch loop in progress may have taken its last look before the newest work arrived.
     if (this.writing) await this.writing;
     if (this.queue.length > 0 || (this.uses?.size ?? 0) > 0) await this.kick();
+    // Another flush (the use-count timer's) may have started the batch that took the work this one came
+    // for: wait for it too, or close() would end the store under a transaction still in flight.
+    if (this.writing) await this.writing;
     if (this.lastError) throw this.lastError;
   }
 
