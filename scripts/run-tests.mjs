@@ -6,12 +6,14 @@
 //
 //   node scripts/run-tests.mjs [--db=both|sqlite|postgres] [--pg-scope=db|all] [test files…]
 //
-// test/postgres*.test.ts need PostgreSQL and run in the PostgreSQL pass only. A file that can only
-// work on SQLite (it inspects the database file itself) says so with a line
-// `// warden-test-db: sqlite-only` and is left out of the PostgreSQL pass; better, use rawDb() of
-// test/helpers/postgres.ts so it runs on both. Files named on the command line run in both passes
-// (unless sqlite-only). Without a reachable server the PostgreSQL pass is skipped with a warning,
-// except in CI (CI=true), where it fails.
+// test/postgres*.test.ts need PostgreSQL and run in the PostgreSQL pass only. Two markers (a line of
+// their own) leave a file out of the PostgreSQL pass:
+//   // warden-test-db: sqlite-only   it inspects the SQLite file or runs the CLI on a data directory
+//                                    (better: rawDb() of test/helpers/postgres.ts, so it runs on both);
+//   // warden-test-db: any           the database plays no part in what it checks (vectors, fuzzing of
+//                                    crypto through the API): running it twice costs CPU and finds nothing.
+// Files named on the command line run in both passes (unless marked). Without a reachable server the
+// PostgreSQL pass is skipped with a warning, except in CI (CI=true), where it fails.
 import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -51,7 +53,7 @@ const textOf = (f) => {
     return '';
   }
 };
-const sqliteOnly = (f) => /^\/\/ warden-test-db: sqlite-only\s*$/m.test(textOf(f));
+const sqliteOnly = (f) => /^\/\/ warden-test-db: (sqlite-only|any)\s*$/m.test(textOf(f));
 // A file touches the database if it starts a runtime or opens a store itself.
 const touchesDb = (f) => /helpers\/runtime|src\/store\/|src\/server\/boot|openRuntime|openStore|startTestWarden/.test(textOf(f));
 
