@@ -321,7 +321,8 @@ describe('PostgreSQL store', { skip }, () => {
       const t0 = Date.now();
       for (const r of await Promise.all(probes())) assertError(r, 503, 503);
       const waited = Date.now() - t0;
-      assert.ok(waited < 5000, `503 after ${waited} ms`);
+      // Bounded by the timeouts (connect 500 ms, read 2 s), not hanging; generous for a loaded CI box.
+      assert.ok(waited < 10000, `503 after ${waited} ms`);
       proxy.setMode('pass');
       const back = await w.call('POST', '/v1/key/attributes', { label: 'outage-ec' });
       assert.equal(back.statusCode, 200, back.body);
