@@ -70,6 +70,19 @@ describe('fuzz regressions', () => {
     assert.equal((await w.call('POST', '/v1/key/attributes', { label })).statusCode, 200);
   });
 
+  it('POST /v1/filteredRequests with pageNumber 1e21: 400/619 (was 500/1: SQLite datatype mismatch on the offset)', async () => {
+    for (const body of ['{"status":null,"pageNumber":1e+21,"pageSize":849,"sortOrder":"CREATION_DATE_DESC"}', '{"pageNumber":"99999999999999999999","pageSize":"10"}']) {
+      const r = await w.call('POST', '/v1/filteredRequests', body, 'keyOperationToken');
+      assert.equal(r.statusCode, 400, r.body);
+      assert.equal(r.json().errorCode, 619);
+    }
+    const q = await w.call('GET', '/v1/filteredRequests?pageNumber=99999999999999999999&pageSize=1000', undefined, 'keyOperationToken');
+    assert.equal(q.statusCode, 400, q.body);
+    assert.equal(q.json().errorCode, 619);
+    const ok = await w.call('POST', '/v1/filteredRequests', { pageNumber: 3, pageSize: 10 }, 'keyOperationToken');
+    assert.equal(ok.statusCode, 200, ok.body);
+  });
+
   it('POST /v1/attestation/key on an EC key: the PEM is what OpenSSL would write', async () => {
     const label = 'fz-reg-ec';
     assert.equal((await w.call('POST', '/v1/key', { label, algorithm: 'EC', curveOid: '1.2.840.10045.3.1.7', attributes: SIGN })).statusCode, 201);

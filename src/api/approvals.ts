@@ -28,7 +28,8 @@ const FilterBody = Type.Object(
     detailLevel: Type.Optional(Type.Union([...DETAIL_LEVELS.map((l) => Type.Literal(l)), Type.Null()], { description: 'level1 (default) … level5' })),
     paging: Type.Optional(Type.Union([
       Type.Object({
-        pageNumber: Type.Optional(Type.Integer({ minimum: 0, description: 'Zero-based' })),
+        // Bounded so that pageNumber × pageSize stays an exact row offset.
+        pageNumber: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000_000, description: 'Zero-based' })),
         pageSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
         sortOrder: Type.Optional(Type.Union([...SORT_ORDERS.map((o) => Type.Literal(o)), Type.Null()])),
       }),
