@@ -11,7 +11,8 @@ const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replac
 const fmt = (n: number) => (n >= 10000 ? `${(n / 1000).toFixed(0)}k` : n >= 1000 ? `${(n / 1000).toFixed(1)}k` : n.toFixed(0));
 
 export function barChart(title: string, subtitle: string, rows: ChartRow[]): string {
-  const labelW = 330;
+  // ~6.6 px per character at 12 px Helvetica: the longest label sets the left margin.
+  const labelW = Math.max(200, Math.ceil(Math.max(...rows.map((r) => r.name.length)) * 6.6) + 16);
   const plotW = 520;
   const rowH = 30;
   const top = 70;

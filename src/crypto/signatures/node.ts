@@ -9,20 +9,22 @@ import type { SignatureKey } from './types.ts';
  * KeyObjects per key, used in turn. Node's crypto jobs lock a KeyObject's key while they use it (and
  * the event loop takes the same lock to start the next job), so one KeyObject serialises the threadpool
  * on a busy key and stalls the loop; one per threadpool thread lets the operations of one key run side
- * by side (docs/performance.md). Grown on use: a key used once costs one parse.
+ * by side (docs/performance.md). Grown with use: a key used once costs one parse.
  */
 const OBJECTS_PER_KEY = Math.max(1, Math.min(16, Number(process.env.UV_THREADPOOL_SIZE) || 4));
 
-type Pool = { objects: KeyObject[]; next: number };
+type Pool = { objects: KeyObject[]; next: number; uses: number };
+/** Uses between two added objects: a key used now and then keeps one (a parse costs ~50 µs). */
+const GROW_EVERY = 16;
 const privateObjects = new WeakMap<Buffer, Pool>();
 const publicObjects = new WeakMap<Buffer, Pool>();
 
 function pooled(pools: WeakMap<Buffer, Pool>, der: Buffer, make: () => KeyObject): KeyObject {
   let pool = pools.get(der);
   if (!pool) {
-    pool = { objects: [make()], next: 0 };
+    pool = { objects: [make()], next: 0, uses: 0 };
     pools.set(der, pool);
-  } else if (pool.objects.length < OBJECTS_PER_KEY) {
+  } else if (++pool.uses % GROW_EVERY === 0 && pool.objects.length < OBJECTS_PER_KEY) {
     pool.objects.push(make());
   }
   pool.next = (pool.next + 1) % pool.objects.length;
