@@ -3,6 +3,7 @@
 // `warden keystore rotate-master-key` at random moments, followed by a restart that must find every key
 // whole. Each scenario returns what it observed; it throws when an invariant is broken.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, verify as cryptoVerify } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import pino from 'pino';
 import { loadConfig } from '../../src/config/load.ts';
@@ -10,6 +11,7 @@ import { buildApp } from '../../src/server/app.ts';
 import { openRuntime } from '../../src/server/boot.ts';
 import { REPO_ROOT, WARDEN_BIN, wardenEnv } from './core-tools.ts';
 import { ROLE_KEYS, type TestWarden } from './runtime.ts';
+import { approvalBody, proof, type Approver, type Task } from './workflow.ts';
 
 /** The environment that makes a child `warden` use the test runtime's database, master key and API keys. */
 export function childEnv(w: TestWarden, extra: Record<string, string> = {}): Record<string, string> {
@@ -20,6 +22,7 @@ export function childEnv(w: TestWarden, extra: Record<string, string> = {}): Rec
     WARDEN_API_AUTHENTICATION_KEY_MANAGEMENT_TOKEN: ROLE_KEYS.keyManagementToken,
     WARDEN_API_AUTHENTICATION_KEY_OPERATION_TOKEN: ROLE_KEYS.keyOperationToken,
     WARDEN_API_AUTHENTICATION_SERVICE_TOKEN: ROLE_KEYS.serviceToken,
+    WARDEN_API_AUTHENTICATION_APPROVER_TOKEN: ROLE_KEYS.approverToken,
     WARDEN_SERVER_HOST: '127.0.0.1',
     WARDEN_SERVER_PORT: '0',
     WARDEN_LOGGING_LEVEL: 'info',
@@ -204,4 +207,102 @@ export async function createKeys(w: TestWarden, n: number, prefix: string): Prom
     labels.push(label);
   }
   return labels;
+}
+
+export interface KillDuringApprovalResult {
+  requests: number;
+  /** Approvals answered 200 before the kill. */
+  approved: number;
+  killedAfterMs: number;
+  /** After the restart and one scheduler pass. */
+  statuses: Record<string, number>;
+  /** Requests that reached the keystore (execution markers). */
+  executions: number;
+}
+
+/** The workflow's "reached the keystore" marker of a request (src/workflow/engine.ts executionMarker). */
+const executionMarker = (challenge: Buffer) => createHash('sha256').update('warden/workflow/execution\0').update(challenge).digest('hex');
+
+/**
+ * `requestIds` are PENDING sign requests on `label` (a key whose ruleUse needs one approval of
+ * `approver`), made before `w`'s runtime was closed. Starts `warden serve`, approves them from four
+ * clients (each approval executes its request at once), SIGKILLs the server at a random moment, restarts
+ * with the clock past the claim timeout and runs one scheduler pass (dead claims recovered, approved
+ * requests executed). Then: no request is left EXECUTING or APPROVED, every request that reached the
+ * keystore did so once (one marker) and ended EXECUTED with a valid signature or FAILED as interrupted,
+ * and no request without a marker claims to have executed.
+ */
+export async function killDuringApprovalExecution(
+  w: TestWarden,
+  setup: { label: string; approver: Approver; requestIds: string[]; spki: Buffer; payload: Buffer },
+  opts: { maxDelayMs?: number; rng?: () => number } = {},
+): Promise<KillDuringApprovalResult> {
+  const rng = opts.rng ?? Math.random;
+  const server = await startServeChild(childEnv(w));
+  const queue = [...setup.requestIds];
+  let approved = 0;
+  let stop = false;
+  const post = async (url: string, body: unknown) => {
+    const r = await fetch(`${server.url}${url}`, { method: 'POST', headers: { 'x-api-key': ROLE_KEYS.approverToken, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const text = await r.text();
+    return { status: r.status, json: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
+  };
+  const approver = async () => {
+    for (let id = queue.shift(); id !== undefined && !stop; id = queue.shift()) {
+      try {
+        const list = await post('/v1/filteredAllApprovalTask', { ...proof(setup.approver, Date.now()), detailLevel: 'level1', requestId: id, paging: null });
+        if (list.status !== 200) throw new Error(`task list: ${list.status} ${JSON.stringify(list.json)}`);
+        for (const t of list.json.tasks as Task[]) {
+          const r = await post('/v1/approval', approvalBody(setup.approver, t));
+          if (r.status === 200) approved++;
+          else if (!stop) throw new Error(`approval: ${r.status} ${JSON.stringify(r.json)}`);
+        }
+      } catch (e) {
+        if (!stop && !(e instanceof TypeError)) throw e;
+        return;
+      }
+    }
+  };
+  const approvers = Array.from({ length: 4 }, () => approver());
+  await until(() => (approved >= 2 ? true : null), 60_000, 'the first approvals', server);
+  const delay = Math.floor(rng() * (opts.maxDelayMs ?? 300));
+  await new Promise((r) => setTimeout(r, delay));
+  stop = true;
+  server.child.kill('SIGKILL');
+  await server.exited;
+  await Promise.allSettled(approvers);
+
+  const config = loadConfig({ env: { ...childEnv(w), WARDEN_LOGGING_LEVEL: 'silent' }, cwd: w.dataDir });
+  const rt = await openRuntime(config, pino({ level: 'silent' }));
+  try {
+    const wf = rt.services.workflow;
+    // Past the claim timeout (300 s): a claim the dead process held is recovered now.
+    wf.useClock(() => Date.now() + 3_600_000);
+    await wf.tick();
+    await wf.tick();
+    const rows = await rt.store.db.selectFrom('requests').select(['id', 'status', 'challenge', 'result', 'error']).where('id', 'in', setup.requestIds).execute();
+    const markers = new Set((await rt.store.db.selectFrom('consumed_challenges').select('hash').where('key_label', '=', setup.label).execute()).map((r) => r.hash));
+    const statuses: Record<string, number> = {};
+    let executions = 0;
+    for (const row of rows) {
+      statuses[row.status] = (statuses[row.status] ?? 0) + 1;
+      const reached = markers.has(executionMarker(Buffer.from(row.challenge)));
+      if (reached) executions++;
+      if (row.status === 'EXECUTING' || row.status === 'APPROVED') throw new Error(`request ${row.id} is still ${row.status} after recovery`);
+      if (row.status === 'EXECUTED') {
+        if (!reached) throw new Error(`request ${row.id} is EXECUTED without having reached the keystore`);
+        // The result is sealed in the row (engine.ts): the Base64 signature.
+        const sig = row.result ? Buffer.from(rt.services.keystore.openSecret(`result:${row.id}`, Buffer.from(row.result)).toString('utf8'), 'base64') : null;
+        const key = { key: setup.spki, format: 'der' as const, type: 'spki' as const };
+        const valid = sig !== null && (cryptoVerify('sha256', setup.payload, key, sig) || cryptoVerify('sha256', setup.payload, { ...key, dsaEncoding: 'ieee-p1363' }, sig));
+        if (!valid) throw new Error(`request ${row.id}: the stored signature does not verify`);
+      }
+      if (row.status === 'FAILED' && !(reached && /interrupted/.test(row.error ?? ''))) throw new Error(`request ${row.id} FAILED: ${row.error}`);
+      if (row.status === 'PENDING' && reached) throw new Error(`request ${row.id} reached the keystore but is PENDING`);
+    }
+    if (rows.length !== setup.requestIds.length) throw new Error(`${setup.requestIds.length - rows.length} request(s) vanished`);
+    return { requests: rows.length, approved, killedAfterMs: delay, statuses, executions };
+  } finally {
+    await rt.close();
+  }
 }
