@@ -7,6 +7,8 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, verify } from 'node:crypto';
 import { sql } from 'kysely';
+import { ApiKeyAuthenticator } from '../src/auth/api-keys.ts';
+import { WardenError } from '../src/server/errors.ts';
 import { SoftwareKeyStore } from '../src/keystore/software/keystore.ts';
 import { startTestWarden, tempDataDir, type TestWarden } from './helpers/runtime.ts';
 
@@ -216,5 +218,28 @@ describe('unsealed-key cache', () => {
     for (const label of labels) assert.equal(await shownUseCount(w, label), 10);
     const n = await sql<{ n: number }>`select count(*) as n from keys`.execute(w.runtime.store.db);
     assert.ok(Number(n.rows[0].n) >= 3);
+  });
+});
+
+describe('accepted API keys cache', () => {
+  const code = (fn: () => unknown) => {
+    try {
+      fn();
+      return 0;
+    } catch (e) {
+      return e instanceof WardenError ? e.code : -1;
+    }
+  };
+
+  it('a cached key counts only for its roles; a value configured for two roles works for both; guesses stay refused', () => {
+    const a = new ApiKeyAuthenticator({ serviceToken: 'shared', keyOperationToken: ['op', 'shared'], keyManagementToken: 'km' });
+    for (let i = 0; i < 3; i++) {
+      assert.equal(a.authenticate('op', ['keyOperationToken']).subject, 'apiKey:keyOperationToken#0');
+      assert.equal(code(() => a.authenticate('op', ['keyManagementToken'])), 631, 'cached, but not a key of this role');
+      assert.equal(a.authenticate('shared', ['serviceToken']).subject, 'apiKey:serviceToken#0');
+      assert.equal(a.authenticate('shared', ['keyOperationToken']).subject, 'apiKey:keyOperationToken#1');
+      assert.equal(code(() => a.authenticate('opx', ['keyOperationToken'])), 631);
+      assert.equal(code(() => a.authenticate('', ['keyOperationToken'])), 416);
+    }
   });
 });

@@ -19,8 +19,17 @@ function toDigest(value: string): Buffer {
   return createHash('sha256').update(value, 'utf8').digest();
 }
 
+/** Keys recently accepted, by the header value as sent (issue 10: skips a SHA-256 per call). */
+const ACCEPTED_CACHE_SIZE = 1024;
+
 export class ApiKeyAuthenticator {
   private readonly byRole = new Map<RoleName, Digest[]>();
+  /**
+   * Header values that matched a configured key, like the JWT verified-token cache: only accepted values
+   * enter (a guess never does), it is bounded, and a hit counts only for a route its role may call. A
+   * Map lookup compares hashes first, so it says nothing useful about how close a guess is to a real key.
+   */
+  private readonly accepted = new Map<string, Digest>();
 
   constructor(keys: RoleKeys) {
     for (const role of ROLE_NAMES) {
@@ -41,6 +50,9 @@ export class ApiKeyAuthenticator {
     if (Array.isArray(header)) throw new WardenError(631, 'Invalid API key for this endpoint: send exactly one X-API-KEY header');
     const value = header;
     if (value === undefined || value === '') throw new WardenError(416, 'Missing API key: send it in the X-API-KEY header');
+    // A hit for another role goes the full way: one value may be configured for several roles.
+    const known = this.accepted.get(value);
+    if (known && roles.includes(known.role)) return { method: 'apiKey', subject: `apiKey:${known.role}#${known.index}`, roles: [known.role] };
     const given = createHash('sha256').update(value, 'utf8').digest();
     let match: Digest | null = null;
     // Compare against every candidate (no early exit) so timing does not reveal which role matched.
@@ -50,6 +62,8 @@ export class ApiKeyAuthenticator {
       }
     }
     if (!match) throw new WardenError(631, 'Invalid API key for this endpoint');
+    if (this.accepted.size >= ACCEPTED_CACHE_SIZE) this.accepted.delete(this.accepted.keys().next().value as string);
+    this.accepted.set(value, match);
     return { method: 'apiKey', subject: `apiKey:${match.role}#${match.index}`, roles: [match.role] };
   }
 }
