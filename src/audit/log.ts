@@ -124,6 +124,7 @@ export class AuditLog {
   private usesTimer: NodeJS.Timeout | null = null;
   private lastError: unknown = null;
   private sink: AuditSink | null = null;
+  private readonly sent = new Set<Promise<void>>();
   /** Committed batches and entries since start (tests, diagnostics). */
   readonly stats = { batches: 0, entries: 0, largestBatch: 0 };
 
@@ -210,29 +211,55 @@ export class AuditLog {
   }
 
   private async drain(): Promise<void> {
+    if (this.sink) return this.drainToSink(this.sink);
     for (;;) {
       const batch = this.queue.splice(0, MAX_BATCH);
       const uses = this.uses && this.uses.size > 0 ? this.uses.take() : null;
       if (batch.length === 0 && !uses) return;
-      const entries = batch.map((b) => b.entry);
       try {
-        const seqs = this.sink ? await this.sink.write(entries, [...(uses ?? [])]) : await this.write(entries, uses ?? NO_USES);
-        if (uses) this.uses?.written(uses);
-        this.stats.batches++;
-        this.stats.entries += batch.length;
-        this.stats.largestBatch = Math.max(this.stats.largestBatch, batch.length);
-        batch.forEach((b, i) => b.resolve(seqs[i] as number));
+        this.settle(batch, uses, await this.write(batch.map((b) => b.entry), uses ?? NO_USES));
       } catch (e) {
-        this.lastError = e;
-        if (uses && (e as { usesAccepted?: boolean }).usesAccepted) this.uses?.written(uses);
-        else if (uses) this.uses?.giveBack(uses);
-        batch.forEach((b) => b.reject(e));
+        this.settle(batch, uses, e);
       }
       if (this.queue.length === 0) return;
       // Let the I/O of this turn run first (responses of the batch just written, calls finishing):
       // what it appends joins the next batch, which is how batches grow with the load.
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
+  }
+
+  /**
+   * To a sink (the cluster primary) batches are pipelined: each turn's batch leaves at once, without
+   * waiting for the one before it, so a call waits for its own batch's commit only. The writer appends
+   * them in the order they arrive (one IPC channel keeps a worker's order).
+   */
+  private drainToSink(sink: AuditSink): void {
+    while (this.queue.length > 0 || (this.uses?.size ?? 0) > 0) {
+      const batch = this.queue.splice(0, MAX_BATCH);
+      const uses = this.uses && this.uses.size > 0 ? this.uses.take() : null;
+      const sent = sink.write(batch.map((b) => b.entry), [...(uses ?? [])]).then(
+        (seqs) => this.settle(batch, uses, seqs),
+        (e: unknown) => this.settle(batch, uses, e),
+      );
+      this.sent.add(sent);
+      void sent.finally(() => this.sent.delete(sent));
+    }
+  }
+
+  /** Answers a batch's callers: sequence numbers, or the error for every one of them. */
+  private settle(batch: Waiter[], uses: Map<string, number> | null, outcome: number[] | unknown): void {
+    if (Array.isArray(outcome)) {
+      if (uses) this.uses?.written(uses);
+      this.stats.batches++;
+      this.stats.entries += batch.length;
+      this.stats.largestBatch = Math.max(this.stats.largestBatch, batch.length);
+      batch.forEach((b, i) => b.resolve(outcome[i] as number));
+      return;
+    }
+    this.lastError = outcome;
+    if (uses && (outcome as { usesAccepted?: boolean }).usesAccepted) this.uses?.written(uses);
+    else if (uses) this.uses?.giveBack(uses);
+    batch.forEach((b) => b.reject(outcome));
   }
 
   /**
@@ -247,6 +274,8 @@ export class AuditLog {
     // Another flush (the use-count timer's) may have started the batch that took the work this one came
     // for: wait for it too, or close() would end the store under a transaction still in flight.
     if (this.writing) await this.writing;
+    // Batches handed to a sink and not answered yet.
+    if (this.sent.size > 0) await Promise.allSettled([...this.sent]);
     if (this.lastError) throw this.lastError;
   }
 
