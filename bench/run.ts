@@ -37,6 +37,8 @@ const BIG_STORE = arg('keys', 100_000);
 const RAW_SECONDS = arg('raw-seconds', 0.5);
 const ROUNDS = arg('rounds', 2);
 const PROFILE = argText('profile');
+/** --only ops,auth-get,auth-sign,store: a subset of the sets (the targets of the others are not shown). */
+const ONLY = new Set((argText('only') ?? 'ops,auth-get,auth-sign,store').split(','));
 const RESULTS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
 
 const KEYS = { km: 'bench-km-key', ko: 'bench-ko-key', sv: 'bench-sv-key', ap: 'bench-ap-key', am: 'bench-am-key' };
@@ -296,6 +298,7 @@ async function main(): Promise<void> {
     const ecSign = (label = 'ec') => signBody(label, 'SHA256_WITH_ECDSA');
     const getReq = (headers: Record<string, string>): LoadRequest => ({ method: 'GET', path: '/v1/versionInfo', headers });
     const one = (server: Server, name: string, request: LoadRequest, raw?: () => Promise<RawRate>): Case => ({ server, name, auth: 'API key', store: small, request, ...(raw ? { raw } : {}) });
+    if (ONLY.has('ops')) {
     await measure(one(a, 'sign RSA-2048 PKCS#1 SHA-256', post('/v1/synchronousSign', [signBody('rsa', 'SHA256_WITH_RSA')], ko), () => rawSign('sha256', m.rsa.privateKey, payload, RAW_SECONDS)));
     await measure(one(a, 'sign Ed25519', post('/v1/synchronousSign', [signBody('ed', 'EDDSA')], ko), () => rawSign(null, m.ed.privateKey, payload, RAW_SECONDS)));
     await measure(one(a, 'encrypt AES-256-GCM 1 KiB', post('/v1/encrypt', [json({ encryptRequest: { payload: p64, encryptKeyName: 'aes', cipherAlgorithm: 'AES_GCM', tagLength: 128 } })], ko), () => rawAesGcm(m.aes, payload, RAW_SECONDS)));
@@ -304,6 +307,7 @@ async function main(): Promise<void> {
       () => rawVerify('sha256', m.ec.publicKey, payload, ecSig, RAW_SECONDS)));
     await measure(one(a, 'async request: POST /v1/sign (201)', post('/v1/sign', [signBody('ska', 'SHA256_WITH_ECDSA')], ko)));
     await measure(one(a, ecRow, post('/v1/synchronousSign', [ecSign()], ko), () => rawSign('sha256', m.ec.privateKey, payload, RAW_SECONDS)));
+    }
 
     // ---- comparisons, interleaved: authentication (bare GET and ECDSA sign), store size -----------
     const bearer = { authorization: `Bearer ${token}` };
@@ -311,7 +315,7 @@ async function main(): Promise<void> {
     const mtls = { ca: pki.root.crt, cert: pki.client.chain, key: pki.client.key };
     const as = (server: Server, name: string, auth: string, request: LoadRequest, tls?: Case['tls'], store = small): Case => ({ server, name, auth, store, request, ...(tls ? { tls } : {}) });
     group = 'auth-get';
-    await interleaved([
+    if (ONLY.has(group)) await interleaved([
       as(b, 'GET /v1/versionInfo', 'none', getReq({})),
       as(a, 'GET /v1/versionInfo', 'API key', getReq({ 'x-api-key': KEYS.sv })),
       as(b, 'GET /v1/versionInfo', 'JWT', getReq(bearer)),
@@ -319,7 +323,7 @@ async function main(): Promise<void> {
       as(c, 'GET /v1/versionInfo', 'mTLS', getReq({}), mtls),
     ]);
     group = 'auth-sign';
-    await interleaved([
+    if (ONLY.has(group)) await interleaved([
       as(b, ecRow, 'none', post('/v1/synchronousSign', [ecSign()], {})),
       as(a, ecRow, 'API key', post('/v1/synchronousSign', [ecSign()], ko)),
       as(b, ecRow, 'JWT', post('/v1/synchronousSign', [ecSign()], bearer)),
@@ -327,7 +331,7 @@ async function main(): Promise<void> {
     ]);
     const spread = grown.labels.filter((_, i) => i % Math.max(1, Math.floor(grown.labels.length / 1000)) === 0).slice(0, 1000);
     group = 'store';
-    await interleaved([
+    if (ONLY.has(group)) await interleaved([
       as(a, `${ecRow} (store size)`, 'API key', post('/v1/synchronousSign', [ecSign()], ko)),
       as(d, `${ecRow} (store size)`, 'API key', post('/v1/synchronousSign', [ecSign()], ko), undefined, big),
       as(d, 'sign ECDSA P-256, 1,000 keys in turn', 'API key', post('/v1/synchronousSign', spread.map((l) => ecSign(l)), ko), undefined, big),
