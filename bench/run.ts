@@ -31,7 +31,7 @@ const argText = (name: string): string | null => {
   return i >= 0 ? (process.argv[i + 1] ?? null) : null;
 };
 const SECONDS = arg('seconds', 3);
-const CONNECTIONS = arg('connections', 32);
+const CONNECTIONS = arg('connections', 128);
 const WORKERS = arg('workers', 2);
 const BIG_STORE = arg('keys', 100_000);
 const RAW_SECONDS = arg('raw-seconds', 0.5);
