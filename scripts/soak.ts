@@ -49,7 +49,8 @@ async function startServer(): Promise<string> {
     WARDEN_API_AUTHENTICATION_SERVICE_TOKEN: KEYS.sv,
   };
   // `info` only for the start line with the URL; warn afterwards would need a restart, so keep info.
-  child = spawn(process.execPath, [path.join(root, 'bin', 'warden.mjs'), 'serve'], { cwd: root, env: { ...env, WARDEN_LOGGING_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // One process: /metrics then reports the memory of the process that serves every request.
+  child = spawn(process.execPath, [path.join(root, 'bin', 'warden.mjs'), 'serve', '--workers', '1'], { cwd: root, env: { ...env, WARDEN_LOGGING_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout?.on('data', (d: Buffer) => {
     if (out.length < 1_000_000) out += d.toString();

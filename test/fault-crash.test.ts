@@ -10,7 +10,7 @@ import { startTestWarden, type TestWarden } from './helpers/runtime.ts';
 import { createEcKey, makeApprover, policy, quorumRule, signRequest } from './helpers/workflow.ts';
 
 /** Runs of each scenario (scripts/fault-injection.ts --repeat N sets it). */
-const REPEAT = Number(process.env.WARDEN_FAULT_REPEAT ?? 2);
+const REPEAT = Number(process.env.WARDEN_FAULT_REPEAT ?? 1);
 
 describe('SIGKILL during key creation', () => {
   let w: TestWarden;
