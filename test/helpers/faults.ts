@@ -59,6 +59,18 @@ async function until<T>(probe: () => T | null | undefined, timeoutMs: number, wh
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Runs `body`; whatever happens, the child is gone afterwards (a failed scenario must not leak a server). */
+async function withChild<T>(c: Child, body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } finally {
+    if (c.child.exitCode === null && c.child.signalCode === null) {
+      c.child.kill('SIGKILL');
+      await c.exited;
+    }
+  }
+}
+
 /** A serving child: resolves with its base URL once it logged "Warden … started". */
 export async function startServeChild(env: Record<string, string>, timeoutMs = 120_000): Promise<Child & { url: string }> {
   const c = start(['serve'], env);
@@ -115,44 +127,46 @@ export interface KillDuringCreateResult {
 export async function killDuringKeyCreation(w: TestWarden, opts: { writers?: number; maxDelayMs?: number; rng?: () => number } = {}): Promise<KillDuringCreateResult> {
   const rng = opts.rng ?? Math.random;
   const server = await startServeChild(childEnv(w));
-  const acknowledged = new Set<string>();
-  let inFlight = 0;
-  let stop = false;
-  const tag = `${process.pid}-${Date.now().toString(36)}`;
-  const writer = async (id: number) => {
-    for (let i = 0; !stop; i++) {
-      const label = `crash-${tag}-${id}-${i}`;
-      const rsa = i % 4 === 3;
-      const body = rsa
-        ? { label, algorithm: 'RSA', keySize: 2048, attributes: { sign: true, decrypt: false, unwrap: false, destroyable: true } }
-        : { label, algorithm: 'EC', curveOid: '1.2.840.10045.3.1.7', attributes: { sign: true, decrypt: false, unwrap: false, destroyable: true } };
-      inFlight++;
-      try {
-        const r = await fetch(`${server.url}/v1/key`, { method: 'POST', headers: { 'x-api-key': ROLE_KEYS.keyManagementToken, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-        await r.arrayBuffer();
-        if (r.status === 201) acknowledged.add(label);
-        else if (!stop) throw new Error(`create ${label}: ${r.status}`);
-      } catch (e) {
-        if (!stop && !(e instanceof TypeError)) throw e;
-        return;
-      } finally {
-        inFlight--;
+  return withChild(server, async () => {
+    const acknowledged = new Set<string>();
+    let inFlight = 0;
+    let stop = false;
+    const tag = `${process.pid}-${Date.now().toString(36)}`;
+    const writer = async (id: number) => {
+      for (let i = 0; !stop; i++) {
+        const label = `crash-${tag}-${id}-${i}`;
+        const rsa = i % 4 === 3;
+        const body = rsa
+          ? { label, algorithm: 'RSA', keySize: 2048, attributes: { sign: true, decrypt: false, unwrap: false, destroyable: true } }
+          : { label, algorithm: 'EC', curveOid: '1.2.840.10045.3.1.7', attributes: { sign: true, decrypt: false, unwrap: false, destroyable: true } };
+        inFlight++;
+        try {
+          const r = await fetch(`${server.url}/v1/key`, { method: 'POST', headers: { 'x-api-key': ROLE_KEYS.keyManagementToken, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+          await r.arrayBuffer();
+          if (r.status === 201) acknowledged.add(label);
+          else if (!stop) throw new Error(`create ${label}: ${r.status}`);
+        } catch (e) {
+          if (!stop && !(e instanceof TypeError)) throw e;
+          return;
+        } finally {
+          inFlight--;
+        }
       }
-    }
-  };
-  const writers = Array.from({ length: opts.writers ?? 6 }, (_, i) => writer(i));
-  // Let some creations complete first, then kill at a random moment.
-  await until(() => (acknowledged.size >= 3 ? true : null), 60_000, 'the first keys', server);
-  const delay = Math.floor(rng() * (opts.maxDelayMs ?? 400));
-  await sleep(delay);
-  const flying = inFlight;
-  stop = true;
-  server.child.kill('SIGKILL');
-  const exit = await server.exited;
-  if (exit.signal !== 'SIGKILL') throw new Error(`the server exited on its own before the kill: ${JSON.stringify(exit)} ${server.output().slice(-2000)}`);
-  await Promise.allSettled(writers);
-  const after = await verifyAfterCrash(w, acknowledged);
-  return { acknowledged: acknowledged.size, inFlight: flying, keysAfterRestart: after.keys, killedAfterMs: delay };
+    };
+    const writers = Array.from({ length: opts.writers ?? 6 }, (_, i) => writer(i));
+    // Let some creations complete first, then kill at a random moment.
+    await until(() => (acknowledged.size >= 3 ? true : null), 60_000, 'the first keys', server);
+    const delay = Math.floor(rng() * (opts.maxDelayMs ?? 400));
+    await sleep(delay);
+    const flying = inFlight;
+    stop = true;
+    server.child.kill('SIGKILL');
+    const exit = await server.exited;
+    if (exit.signal !== 'SIGKILL') throw new Error(`the server exited on its own before the kill: ${JSON.stringify(exit)} ${server.output().slice(-2000)}`);
+    await Promise.allSettled(writers);
+    const after = await verifyAfterCrash(w, acknowledged);
+    return { acknowledged: acknowledged.size, inFlight: flying, keysAfterRestart: after.keys, killedAfterMs: delay };
+  });
 }
 
 export interface KillDuringRotationResult {
@@ -178,23 +192,25 @@ export async function killDuringRotation(w: TestWarden, opts: { rng?: () => numb
   const stale = existsSync(pending) ? readFileSync(pending, 'utf8') : null;
   const pendingNow = () => existsSync(pending) && readFileSync(pending, 'utf8') !== stale;
   const child = start(['keystore', 'rotate-master-key'], childEnv(w));
-  // Half of the kills aim at the transaction (the pending file exists), the rest anywhere in the run.
-  const aimAtTransaction = rng() < 0.6;
-  let phase: KillDuringRotationResult['phase'] = 'startup';
-  if (aimAtTransaction) {
-    const seen = await until(() => (pendingNow() ? 'pending' : child.child.exitCode !== null ? 'exited' : null), 120_000, 'the pending master key');
-    if (seen === 'pending') await sleep(Math.floor(rng() * (opts.windowMs ?? 60)));
-  } else {
-    await sleep(Math.floor(rng() * 4000));
-  }
-  if (child.child.exitCode === null) {
-    phase = readFileSync(file, 'utf8') !== before ? 'after-commit' : pendingNow() ? 'transaction' : 'startup';
-    child.child.kill('SIGKILL');
-  } else phase = 'finished';
-  const exit = await child.exited;
-  if (phase === 'finished' && exit.code !== 0) throw new Error(`rotation failed on its own: ${child.output()}`);
-  const after = await verifyAfterCrash(w, []);
-  return { phase, keys: after.keys, rotated: readFileSync(file, 'utf8') !== before };
+  return withChild(child, async () => {
+    // Half of the kills aim at the transaction (the pending file exists), the rest anywhere in the run.
+    const aimAtTransaction = rng() < 0.6;
+    let phase: KillDuringRotationResult['phase'] = 'startup';
+    if (aimAtTransaction) {
+      const seen = await until(() => (pendingNow() ? 'pending' : child.child.exitCode !== null ? 'exited' : null), 120_000, 'the pending master key');
+      if (seen === 'pending') await sleep(Math.floor(rng() * (opts.windowMs ?? 60)));
+    } else {
+      await sleep(Math.floor(rng() * 4000));
+    }
+    if (child.child.exitCode === null) {
+      phase = readFileSync(file, 'utf8') !== before ? 'after-commit' : pendingNow() ? 'transaction' : 'startup';
+      child.child.kill('SIGKILL');
+    } else phase = 'finished';
+    const exit = await child.exited;
+    if (phase === 'finished' && exit.code !== 0) throw new Error(`rotation failed on its own: ${child.output()}`);
+    const after = await verifyAfterCrash(w, []);
+    return { phase, keys: after.keys, rotated: readFileSync(file, 'utf8') !== before };
+  });
 }
 
 /** Creates `n` EC keys through the API (the population a rotation re-seals). */
@@ -239,38 +255,41 @@ export async function killDuringApprovalExecution(
 ): Promise<KillDuringApprovalResult> {
   const rng = opts.rng ?? Math.random;
   const server = await startServeChild(childEnv(w));
-  const queue = [...setup.requestIds];
   let approved = 0;
-  let stop = false;
-  const post = async (url: string, body: unknown) => {
-    const r = await fetch(`${server.url}${url}`, { method: 'POST', headers: { 'x-api-key': ROLE_KEYS.approverToken, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    const text = await r.text();
-    return { status: r.status, json: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
-  };
-  const approver = async () => {
-    for (let id = queue.shift(); id !== undefined && !stop; id = queue.shift()) {
-      try {
-        const list = await post('/v1/filteredAllApprovalTask', { ...proof(setup.approver, Date.now()), detailLevel: 'level1', requestId: id, paging: null });
-        if (list.status !== 200) throw new Error(`task list: ${list.status} ${JSON.stringify(list.json)}`);
-        for (const t of list.json.tasks as Task[]) {
-          const r = await post('/v1/approval', approvalBody(setup.approver, t));
-          if (r.status === 200) approved++;
-          else if (!stop) throw new Error(`approval: ${r.status} ${JSON.stringify(r.json)}`);
+  let delay = 0;
+  await withChild(server, async () => {
+    const queue = [...setup.requestIds];
+    let stop = false;
+    const post = async (url: string, body: unknown) => {
+      const r = await fetch(`${server.url}${url}`, { method: 'POST', headers: { 'x-api-key': ROLE_KEYS.approverToken, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const text = await r.text();
+      return { status: r.status, json: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
+    };
+    const approver = async () => {
+      for (let id = queue.shift(); id !== undefined && !stop; id = queue.shift()) {
+        try {
+          const list = await post('/v1/filteredAllApprovalTask', { ...proof(setup.approver, Date.now()), detailLevel: 'level1', requestId: id, paging: null });
+          if (list.status !== 200) throw new Error(`task list: ${list.status} ${JSON.stringify(list.json)}`);
+          for (const t of list.json.tasks as Task[]) {
+            const r = await post('/v1/approval', approvalBody(setup.approver, t));
+            if (r.status === 200) approved++;
+            else if (!stop) throw new Error(`approval: ${r.status} ${JSON.stringify(r.json)}`);
+          }
+        } catch (e) {
+          if (!stop && !(e instanceof TypeError)) throw e;
+          return;
         }
-      } catch (e) {
-        if (!stop && !(e instanceof TypeError)) throw e;
-        return;
       }
-    }
-  };
-  const approvers = Array.from({ length: 4 }, () => approver());
-  await until(() => (approved >= 2 ? true : null), 60_000, 'the first approvals', server);
-  const delay = Math.floor(rng() * (opts.maxDelayMs ?? 300));
-  await new Promise((r) => setTimeout(r, delay));
-  stop = true;
-  server.child.kill('SIGKILL');
-  await server.exited;
-  await Promise.allSettled(approvers);
+    };
+    const approvers = Array.from({ length: 4 }, () => approver());
+    await until(() => (approved >= 2 ? true : null), 60_000, 'the first approvals', server);
+    delay = Math.floor(rng() * (opts.maxDelayMs ?? 300));
+    await new Promise((r) => setTimeout(r, delay));
+    stop = true;
+    server.child.kill('SIGKILL');
+    await server.exited;
+    await Promise.allSettled(approvers);
+  });
 
   const config = loadConfig({ env: { ...childEnv(w), WARDEN_LOGGING_LEVEL: 'silent' }, cwd: w.dataDir });
   const rt = await openRuntime(config, pino({ level: 'silent' }));
