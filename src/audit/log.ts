@@ -2,7 +2,7 @@
 // HMAC(auditKey, mac(n-1) ‖ canonical(entry n)); the head (last seq and mac, itself MACed) is kept in meta in the
 // same transaction, so an edited, deleted or truncated entry is detected by `warden audit verify`.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { CompiledQuery, sql, type Kysely, type Transaction } from 'kysely';
 import { lockId, type Store } from '../store/db.ts';
 import type { Database } from '../store/schema.ts';
 import { AuditRepository, MetaRepository, type AuditQuery, type AuditRow } from '../store/repositories.ts';
@@ -31,6 +31,8 @@ const HEAD = 'audit_head';
  * read-head / insert / write-head sequence is serialised in the database, not in-process.
  */
 const APPEND_LOCK = sql.raw(lockId('audit-append'));
+const INSERT_SQLITE = 'insert into audit_log (seq, time, request_id, principal, method, route, action, key_label, outcome, details, mac) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)';
+
 /** Entries per append transaction at most (11 bound parameters each; far below SQLite's limit). */
 const MAX_BATCH = 500;
 /** Use counts of keys used outside an audited call are written this long after the first such use. */
@@ -329,7 +331,16 @@ export class AuditLog {
       rows.push({ ...row, mac });
       prevMac = mac;
     }
-    await trx.insertInto('audit_log').values(rows).execute();
+    if (this.store.dialect === 'postgres') {
+      // One round trip for the batch (the advisory lock is held meanwhile).
+      await trx.insertInto('audit_log').values(rows).execute();
+    } else {
+      // In-process SQLite: one prepared single-row INSERT per entry. A multi-row insert is a new
+      // statement (built by Kysely, compiled by SQLite) for every batch size; this one is only bound.
+      for (const r of rows) {
+        await trx.executeQuery(CompiledQuery.raw(INSERT_SQLITE, [r.seq, r.time, r.request_id, r.principal, r.method, r.route, r.action, r.key_label, r.outcome, r.details, r.mac]));
+      }
+    }
     await meta.set(HEAD, `${seq}:${prevMac}:${headTag(this.key, seq, prevMac)}`);
     return rows.map((r) => r.seq);
   }
