@@ -3,8 +3,9 @@
 // phone-sized screen against a Warden listening on loopback. Onboarding with a one-time code (wrong code
 // first), a policy key naming the onboarded approver, an application's /v1/sign, the task in the console,
 // one click to approve, the request EXECUTED and its signature checked with openssl; then the key made in
-// the browser, keyboard-only approval, an expired task and an unreachable server. Screenshots go to
-// docs/img/ (the approver documentation shows them). The API itself runs on both databases elsewhere.
+// the browser, keyboard-only approval, an expired task and an unreachable server. Screenshots go to a
+// temporary directory; WARDEN_UPDATE_SCREENSHOTS=1 writes them to docs/img/ (the approver documentation
+// shows them), so a test run leaves the tree clean. The API itself runs on both databases elsewhere.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -17,7 +18,7 @@ import { ROLE_KEYS, startTestWarden, type TestWarden } from './helpers/runtime.t
 import { createEcKey, opensslVerify, policy, requestStatus, rule, signRequest } from './helpers/workflow.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
-const IMG = path.join(ROOT, 'docs', 'img');
+const IMG = process.env.WARDEN_UPDATE_SCREENSHOTS === '1' ? path.join(ROOT, 'docs', 'img') : mkdtempSync(path.join(tmpdir(), 'warden-console-shots-'));
 const CHROMIUM = '/usr/bin/chromium';
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
@@ -68,7 +69,7 @@ describe('approver console in Chromium', { skip: haveChromium ? false : `${CHROM
     await ctx?.close();
     await w?.close();
     if (profile) rmSync(profile, { recursive: true, force: true });
-    console.log(`console e2e: ${shots.length} screenshots in docs/img (${shots.map((s) => path.basename(s)).join(', ')})`);
+    console.log(`console e2e: ${shots.length} screenshots in ${IMG} (${shots.map((s) => path.basename(s)).join(', ')})`);
   });
 
   const setApiKey = async () => {
