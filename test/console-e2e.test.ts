@@ -70,6 +70,7 @@ describe('approver console in Chromium', { skip: haveChromium ? false : `${CHROM
     await w?.close();
     if (profile) rmSync(profile, { recursive: true, force: true });
     console.log(`console e2e: ${shots.length} screenshots in ${IMG} (${shots.map((s) => path.basename(s)).join(', ')})`);
+    if (!IMG.startsWith(ROOT)) rmSync(IMG, { recursive: true, force: true });
   });
 
   const setApiKey = async () => {
