@@ -4,7 +4,9 @@
 set -euo pipefail
 # chromium: the approver console's end-to-end test (test/console-e2e.test.ts) drives Debian's Chromium
 # with playwright-core; never a browser download.
-need=(openssl chromium)
+# softhsm2: the PKCS#11 keystore's tests and the PKCS#11 pass of npm test (test/helpers/softhsm.ts); the
+# pkcs11js addon itself builds with node-gyp from the headers it ships (python3, make, g++ are on the machine).
+need=(openssl chromium softhsm2)
 missing=()
 for pkg in "${need[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

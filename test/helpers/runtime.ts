@@ -9,6 +9,7 @@ import type { Config } from '../../src/config/schema.ts';
 import { buildApp } from '../../src/server/app.ts';
 import { openRuntime, type Runtime } from '../../src/server/boot.ts';
 import { testPostgresFor } from './postgres.ts';
+import { testTokenFor } from './softhsm.ts';
 
 export const ROLE_KEYS = {
   keyManagementToken: 'test-km-key',
@@ -37,8 +38,11 @@ export async function startTestWarden(opts: { dataDir?: string; env?: Record<str
   const dataDir = opts.dataDir ?? tempDataDir();
   // WARDEN_TEST_DB=postgres (npm run test:pg): the same tests on a throw-away PostgreSQL database.
   const pg = await testPostgresFor(dataDir, opts.env);
+  // WARDEN_TEST_KEYSTORE=pkcs11 (the PKCS#11 pass): the same tests on a fresh SoftHSM token.
+  const hsm = testTokenFor(dataDir, opts.env);
   const env: NodeJS.ProcessEnv = {
     ...pg?.env,
+    ...hsm?.env,
     WARDEN_DATA_DIR: dataDir,
     WARDEN_API_AUTHENTICATION_KEY_MANAGEMENT_TOKEN: ROLE_KEYS.keyManagementToken,
     WARDEN_API_AUTHENTICATION_KEY_OPERATION_TOKEN: ROLE_KEYS.keyOperationToken,
@@ -59,7 +63,10 @@ export async function startTestWarden(opts: { dataDir?: string; env?: Record<str
     await app.ready();
   } catch (e) {
     await runtime?.close();
-    if (!opts.dataDir) await pg?.drop();
+    if (!opts.dataDir) {
+      await pg?.drop();
+      hsm?.drop();
+    }
     throw e;
   }
   return {
@@ -78,6 +85,7 @@ export async function startTestWarden(opts: { dataDir?: string; env?: Record<str
       await runtime.close();
       if (remove) rmSync(dataDir, { recursive: true, force: true });
       if (remove) await pg?.drop();
+      if (remove) hsm?.drop();
     },
   };
 }
