@@ -2,9 +2,11 @@
 // The test runner behind `npm test`: the whole suite on SQLite, then every file that opens a database
 // again on PostgreSQL (WARDEN_TEST_DB=postgres: each test runtime gets a throw-away database), so the
 // API suite passes on both dialects. Files that never open a store (pure crypto, vectors) would run
-// the same code twice and are left out of the second pass.
+// the same code twice and are left out of the second pass. A third pass, PKCS#11, runs the key-management
+// and key-operation suites again on SQLite with the PKCS#11 keystore on SoftHSM (WARDEN_TEST_KEYSTORE=pkcs11:
+// each test runtime gets a fresh token, test/helpers/softhsm.ts).
 //
-//   node scripts/run-tests.mjs [--db=both|sqlite|postgres] [--pg-scope=db|all] [test files…]
+//   node scripts/run-tests.mjs [--db=both|sqlite|postgres] [--pg-scope=db|all] [--keystore=both|software|pkcs11] [test files…]
 //
 // test/postgres*.test.ts need PostgreSQL and run in the PostgreSQL pass only. Two markers (a line of
 // their own) leave a file out of the PostgreSQL pass:
@@ -14,8 +16,14 @@
 //                                    crypto through the API): running it twice costs CPU and finds nothing.
 // Files named on the command line run in both passes (unless marked). Without a reachable server the
 // PostgreSQL pass is skipped with a warning, except in CI (CI=true), where it fails.
+//
+// The PKCS#11 pass runs only the files marked (a line of its own)
+//   // warden-test-keystore: both    every test holds on the token too; what SoftHSM lacks is asserted
+//                                    as refused (611, test/helpers/keystore-under-test.ts), never skipped.
+// Files named on the command line join it when marked, or all of them with --keystore=pkcs11. It runs
+// unless --db=postgres or --keystore=software; without SoftHSM it is skipped with a warning (CI: fails).
 import { spawn } from 'node:child_process';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 
@@ -24,12 +32,13 @@ const args = process.argv.slice(2);
 const opt = (name, fallback) => args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
 const db = opt('db', 'both');
 const pgScope = opt('pg-scope', 'db');
+const keystore = opt('keystore', 'both');
 const explicit = args.filter((a) => !a.startsWith('--'));
 const adminUrl = process.env.WARDEN_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const ci = process.env.CI === 'true';
 
-if (!['both', 'sqlite', 'postgres'].includes(db) || !['db', 'all'].includes(pgScope)) {
-  console.error('usage: run-tests.mjs [--db=both|sqlite|postgres] [--pg-scope=db|all] [files…]');
+if (!['both', 'sqlite', 'postgres'].includes(db) || !['db', 'all'].includes(pgScope) || !['both', 'software', 'pkcs11'].includes(keystore)) {
+  console.error('usage: run-tests.mjs [--db=both|sqlite|postgres] [--pg-scope=db|all] [--keystore=both|software|pkcs11] [files…]');
   process.exit(2);
 }
 
@@ -54,6 +63,9 @@ const textOf = (f) => {
   }
 };
 const sqliteOnly = (f) => /^\/\/ warden-test-db: (sqlite-only|any)\s*$/m.test(textOf(f));
+const bothKeystores = (f) => /^\/\/ warden-test-keystore: both\s*$/m.test(textOf(f));
+const softhsmInstalled = () => ['/usr/lib/softhsm/libsofthsm2.so', '/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so', '/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so', process.env.WARDEN_TEST_SOFTHSM_LIBRARY]
+  .some((p) => p && existsSync(p));
 // A file touches the database if it starts a runtime or opens a store itself.
 const touchesDb = (f) => /helpers\/runtime|src\/store\/|src\/server\/boot|openRuntime|openStore|startTestWarden/.test(textOf(f));
 
@@ -125,16 +137,16 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
 }
 
 const results = [];
-if (db !== 'postgres') {
-  results.push(await run('SQLite', listTests().filter((f) => !pgOnly(f)), { WARDEN_TEST_DB: 'sqlite' }));
+if (db !== 'postgres' && keystore !== 'pkcs11') {
+  results.push(await run('SQLite', listTests().filter((f) => !pgOnly(f)), { WARDEN_TEST_DB: 'sqlite', WARDEN_TEST_KEYSTORE: 'software' }));
 }
-if (db !== 'sqlite') {
+if (db !== 'sqlite' && keystore !== 'pkcs11') {
   if (await pgReachable()) {
     const tag = `r${process.pid}${Date.now().toString(36)}`;
     runTag = tag;
     const wanted = (f) => pgOnly(f) || (!sqliteOnly(f) && (explicit.length > 0 || pgScope === 'all' || touchesDb(f)));
     const files = listTests().filter(wanted);
-    results.push(await run('PostgreSQL', files, { WARDEN_TEST_DB: 'postgres', WARDEN_TEST_RUN_ID: tag }));
+    results.push(await run('PostgreSQL', files, { WARDEN_TEST_DB: 'postgres', WARDEN_TEST_RUN_ID: tag, WARDEN_TEST_KEYSTORE: 'software' }));
     const left = await dropRunDatabases(tag).catch((e) => {
       console.error(`could not drop this run's test databases: ${e.message}`);
       return 0;
@@ -145,6 +157,18 @@ if (db !== 'sqlite') {
     results.push({ label: 'PostgreSQL', code: 1, seconds: 0, files: 0 });
   } else {
     console.warn(`warning: PostgreSQL at ${new URL(adminUrl).host} is not reachable; skipping the PostgreSQL pass (scripts/ensure-postgres.sh starts a local one)`);
+  }
+}
+
+if (db !== 'postgres' && keystore !== 'software') {
+  const files = listTests().filter((f) => !pgOnly(f) && (bothKeystores(f) || (explicit.length > 0 && keystore === 'pkcs11')));
+  if (softhsmInstalled()) {
+    results.push(await run('PKCS#11', files, { WARDEN_TEST_DB: 'sqlite', WARDEN_TEST_KEYSTORE: 'pkcs11' }));
+  } else if (ci) {
+    console.error('SoftHSM (libsofthsm2.so) is not installed: the PKCS#11 pass cannot run (CI=true)');
+    results.push({ label: 'PKCS#11', code: 1, seconds: 0, files: 0 });
+  } else {
+    console.warn('warning: SoftHSM is not installed; skipping the PKCS#11 pass (scripts/ensure-system-deps.sh installs it)');
   }
 }
 
