@@ -64,7 +64,9 @@ function library(): pkcs11js.PKCS11 {
     lib.load(SOFTHSM_LIBRARY);
   }
   try {
-    lib.C_Initialize();
+    // CKF_OS_LOCKING_OK: without it SoftHSM turns its mutexes off (no concurrent callers promised), and
+    // whoever initialises first decides for the whole process, the keystore included.
+    lib.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK });
   } catch (e) {
     if (!isCode(e, 'CKR_CRYPTOKI_ALREADY_INITIALIZED')) throw e;
     // Someone initialised it before this process had its own conf: it would be using the system's tokens.
