@@ -141,6 +141,7 @@ export const ConfigSchema = Type.Object(
         allowedRequestCertificates: Type.Array(Type.String(), { default: [], description: 'PEM files: certificates whose keys may sign requests; when set, requestSignature is required' }),
         hsmRequestsTimerServiceInterval: Type.Integer({ minimum: 0, default: 10000, description: 'ms between scheduler passes (time-locks, time-outs); 0 = off' }),
         approvalTaskCleanupInterval: Type.Integer({ minimum: 0, default: 300000, description: 'ms between removals of tasks of finished requests; 0 = off' }),
+        executionClaimTimeout: Type.Integer({ minimum: 1000, default: 300000, description: 'ms after which an execution claim (EXECUTING) counts as dead: its node crashed; recovered by the next scheduler pass' }),
       },
       { additionalProperties: false, default: {} },
     ),

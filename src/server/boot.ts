@@ -61,7 +61,7 @@ export async function openRuntime(config: Config, logger: Logger): Promise<Runti
     const attestation = new Attestation(keystore, config.hsm.attestationKeyName);
     await attestation.ensureKey();
     await ensureRfcTimestampKey(keystore, config.hsm.rfcTimestampKeyName);
-    const workflow = await openWorkflow({ store, keystore, config, logger });
+    const workflow = await openWorkflow({ store, keystore, config, logger, audit });
     const approvers = await openApproverManagement({ db: store.db, keystore, workflow, config, logger });
     await startupDone();
 

@@ -9,6 +9,7 @@ import type { KeyInfo, KeyStore, PolicyAuthorization } from '../keystore/interfa
 import { canonical } from '../keystore/software/seal.ts';
 import { WardenError } from '../server/errors.ts';
 import type { Database } from '../store/schema.ts';
+import type { AuditEntry } from '../audit/log.ts';
 import { verifyApproverSignature } from './approver-signature.ts';
 import { OPERATION, buildChallenge, parseChallenge, type PayloadPart, type RequestType } from './challenge.ts';
 import { asPolicy, ruleApprovers, type Policy, type Rule, type RuleName } from './policy.ts';
@@ -103,6 +104,12 @@ export interface WorkflowDeps {
   executors: Record<RequestType, Executor>;
   /** How long an EXECUTING claim may last before the scheduler treats its executor as dead. */
   claimTimeoutMs?: number;
+  /**
+   * The audit log: every execution outcome gets an entry (action `executeRequest`). A successful
+   * keystore use is recorded before the request becomes EXECUTED, so an EXECUTED request always has
+   * its entry (scheduler executions happen outside any audited API call).
+   */
+  audit?: { append(entry: AuditEntry): Promise<number> };
 }
 
 const isoMs = (ms: number) => new Date(ms).toISOString();
@@ -286,8 +293,18 @@ export class Workflow {
     if (Number(claimed.numUpdatedRows) !== 1) return false;
     const row = await this.requests.get(id);
     if (!row) return false;
-    const done = (patch: Partial<RequestRow>, status: RequestStatus) =>
-      this.requests.transition(id, ['EXECUTING'], status, { ...patch, secret: null, updated_at: isoMs(this.now()) });
+    // Only the owner of this claim may finish it: if it was taken for dead (claim timeout) and claimed
+    // again meanwhile, this executor's outcome must not overwrite the new claim's.
+    const done = async (patch: Partial<RequestRow>, status: RequestStatus) => {
+      const r = await this.deps.db
+        .updateTable('requests')
+        .set({ ...patch, status, secret: null, updated_at: isoMs(this.now()) })
+        .where('id', '=', id)
+        .where('status', '=', 'EXECUTING')
+        .where('claimed_at', '=', claimedAt)
+        .executeTakeFirst();
+      if (Number(r.numUpdatedRows) !== 1) this.deps.logger.warn({ requestId: id, status }, 'request execution finished after its claim was recovered; outcome not recorded');
+    };
     try {
       const challenge = parseChallenge(Buffer.from(row.challenge));
       const params = JSON.parse((challenge.parameters ?? Buffer.from('{}')).toString('utf8')) as Record<string, unknown>;
@@ -314,14 +331,37 @@ export class Workflow {
           },
         },
       });
-      await done({ result: this.deps.keystore.sealSecret(`result:${id}`, Buffer.from(result, 'utf8')) }, 'EXECUTED');
+      const sealed = this.deps.keystore.sealSecret(`result:${id}`, Buffer.from(result, 'utf8'));
+      // The key was used: recorded before the result is (as an API call's entry before its response).
+      try {
+        await this.deps.audit?.append(this.executionEntry(row, 'success'));
+      } catch (e) {
+        this.deps.logger.error({ err: e, requestId: id }, 'audit log write failed');
+        throw new WardenError(703, 'The audit log could not be written; the result of this execution is withheld');
+      }
+      await done({ result: sealed }, 'EXECUTED');
     } catch (e) {
       const we = e instanceof WardenError ? e : null;
       if (!we) this.deps.logger.error({ err: e, requestId: id }, 'request execution failed');
       else this.deps.logger.info({ requestId: id, errorCode: we.code }, `request execution failed: ${we.message}`);
+      await this.auditQuietly(this.executionEntry(row, `error ${we?.status ?? 500}`, we ? { errorCode: we.code } : {}));
       await done({ error: we ? `${we.code} ${we.reason}: ${we.message}` : 'internal error (see the server log)' }, 'FAILED');
     }
     return true;
+  }
+
+  /** The audit entry of an execution outcome; requestId is the workflow request's id. */
+  private executionEntry(row: RequestRow, outcome: string, details: Record<string, unknown> = {}): AuditEntry {
+    return { requestId: row.id, principal: null, method: null, route: null, action: 'executeRequest', keyLabel: row.key_label, outcome, details: { type: row.type, ...details } };
+  }
+
+  /** Audit entries of failures: the failure is recorded in the request row regardless. */
+  private async auditQuietly(entry: AuditEntry): Promise<void> {
+    try {
+      await this.deps.audit?.append(entry);
+    } catch (err) {
+      this.deps.logger.error({ err, requestId: entry.requestId }, 'audit log write failed');
+    }
   }
 
   /**
@@ -336,10 +376,18 @@ export class Workflow {
       const marker = executionMarker(Buffer.from(row.challenge)).toString('hex');
       const reached = await this.deps.db.selectFrom('consumed_challenges').select('hash').where('hash', '=', marker).executeTakeFirst();
       const at = isoMs(this.now());
+      // Conditional on the stale claim itself: a concurrent pass (another node) may have recovered this
+      // row already and a fresh executor claimed it since; that live claim must be left alone.
+      const recover = (to: RequestStatus, patch: Partial<RequestRow>) =>
+        this.deps.db.updateTable('requests').set({ ...patch, status: to, updated_at: at })
+          .where('id', '=', row.id).where('status', '=', 'EXECUTING').where('claimed_at', '=', row.claimed_at ?? '')
+          .executeTakeFirst().then((r) => Number(r.numUpdatedRows) === 1);
       if (reached) {
-        await this.requests.transition(row.id, ['EXECUTING'], 'FAILED', { error: '701 res.error.in.hsm: execution was interrupted after the keystore was reached; the result is lost', secret: null, updated_at: at });
+        if (await recover('FAILED', { error: '701 res.error.in.hsm: execution was interrupted after the keystore was reached; the result is lost', secret: null })) {
+          await this.auditQuietly(this.executionEntry(row, 'error 500', { errorCode: 701, interrupted: true }));
+        }
       } else {
-        await this.requests.transition(row.id, ['EXECUTING'], 'APPROVED', { claimed_at: null, execution_time: null, updated_at: at });
+        await recover('APPROVED', { claimed_at: null, execution_time: null });
       }
       n++;
     }

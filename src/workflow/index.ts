@@ -5,7 +5,7 @@ import type { Config } from '../config/schema.ts';
 import { ec } from '../crypto/families/ec.ts';
 import type { KeyStore } from '../keystore/interface.ts';
 import type { Store } from '../store/db.ts';
-import { Workflow } from './engine.ts';
+import { Workflow, type WorkflowDeps } from './engine.ts';
 import { defaultExecutors } from './executors.ts';
 import { Scheduler } from './scheduler.ts';
 
@@ -32,10 +32,10 @@ export async function ensureTimestampKey(keystore: KeyStore, name: string): Prom
 
 
 /** Opens the workflow and starts its scheduler; `stop()` the scheduler before closing the store. */
-export async function openWorkflow(o: { store: Store; keystore: KeyStore; config: Config; logger: Logger }): Promise<Workflow> {
+export async function openWorkflow(o: { store: Store; keystore: KeyStore; config: Config; logger: Logger; audit?: WorkflowDeps['audit'] }): Promise<Workflow> {
   await ensureTimestampKey(o.keystore, o.config.hsm.timestampKeyName);
-  const workflow = new Workflow({ db: o.store.db, keystore: o.keystore, logger: o.logger, executors: defaultExecutors() });
   const g = o.config.general;
+  const workflow = new Workflow({ db: o.store.db, keystore: o.keystore, logger: o.logger, executors: defaultExecutors(), audit: o.audit, claimTimeoutMs: g.executionClaimTimeout });
   workflow.scheduler = new Scheduler(workflow, o.logger, g.hsmRequestsTimerServiceInterval, g.approvalTaskCleanupInterval);
   workflow.scheduler.start();
   return workflow;
