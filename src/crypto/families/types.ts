@@ -1,5 +1,6 @@
 // What one key family (RSA, EC, AES, …) must provide to the registry. Adding a family = one module
 // exporting a KeyFamily and one line in registry.ts.
+import type { TokenKey } from '../token.ts';
 export type KeyClass = 'private' | 'public' | 'secret';
 
 /** Key bytes as the keystore seals them: PKCS#8 DER for private keys, raw bytes for secrets. */
@@ -7,6 +8,8 @@ export interface KeyMaterial {
   privateKey?: Buffer;
   publicKey?: Buffer;
   secret?: Buffer;
+  /** A key on a PKCS#11 token: no private/secret bytes here, operations go through this handle (src/crypto/token.ts). */
+  token?: TokenKey;
 }
 
 /** Parameters fixed at creation and reported in the attributes response. */

@@ -3,6 +3,8 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 
 const VERSION = 1;
+/** First byte of a row sealed by a PKCS#11 token's seal key (src/keystore/pkcs11/seal.ts), not by the master key. */
+export const TOKEN_SEAL_VERSION = 2;
 
 export class SealError extends Error {
   constructor(message: string) {

@@ -1,0 +1,60 @@
+// Keys whose material stays on a PKCS#11 token (src/keystore/pkcs11): the crypto layer sees the public
+// key and a TokenKey handle, and runs each private/secret-key operation through it with a mechanism
+// named here in Warden terms (the keystore maps it onto CKM_* and its parameters). Where the token has
+// no mechanism for what was asked, the answer is 611, never a software fallback with the key.
+import { WardenError } from '../server/errors.ts';
+import { bytesToBigint, encodeSignatureDer } from './signatures/der.ts';
+
+export type TokenHash = 'sha1' | 'sha224' | 'sha256' | 'sha384' | 'sha512';
+
+export type TokenMechanism =
+  /** RSA PKCS#1 v1.5 over the payload, hashed on the token (CKM_SHA*_RSA_PKCS); hash null = CKM_RSA_PKCS on given bytes. */
+  | { name: 'RSA_PKCS1'; hash: TokenHash | null }
+  | { name: 'RSA_PSS'; hash: TokenHash; saltLength: number; prehashed?: boolean }
+  | { name: 'RSA_OAEP'; hash: TokenHash; label?: Buffer | null }
+  /** ECDSA: `hash` = the token hashes (CKM_ECDSA_SHA*) or Warden pre-hashes for CKM_ECDSA; null = the payload is the digest. Raw r‖s. */
+  | { name: 'ECDSA'; hash: TokenHash | null }
+  | { name: 'EDDSA' }
+  | { name: 'AES_GCM'; iv: Buffer; aad: Buffer | null; tagBits: number }
+  | { name: 'AES_CBC'; iv: Buffer; pad: boolean }
+  | { name: 'AES_ECB' }
+  | { name: 'AES_CTR'; iv: Buffer; counterBits: number }
+  | { name: 'AES_KEY_WRAP'; pad: boolean }
+  | { name: 'HMAC'; hash: TokenHash };
+
+export type TokenKeyKind = 'RSA' | 'EC' | 'ED' | 'AES' | 'HMAC' | 'DES3';
+
+/** What the unwrapped key becomes on the token: Warden's attributes and identity of the new key. */
+export interface TokenUnwrapTarget {
+  kind: TokenKeyKind;
+  label: string;
+}
+
+export interface TokenKey {
+  readonly kind: TokenKeyKind;
+  /** Mechanism names this token offers for this key; a miss means 611 before the token is asked. */
+  supports(mechanism: TokenMechanism['name'], hash?: TokenHash | null): boolean;
+  sign(mechanism: TokenMechanism, data: Buffer): Promise<Buffer>;
+  verify(mechanism: TokenMechanism, data: Buffer, signature: Buffer): Promise<boolean>;
+  encrypt(mechanism: TokenMechanism, data: Buffer): Promise<Buffer>;
+  decrypt(mechanism: TokenMechanism, data: Buffer): Promise<Buffer>;
+  /** Wraps `target` (another token key) under this key on the token. */
+  wrapKey(mechanism: TokenMechanism, target: TokenKey): Promise<Buffer>;
+  /**
+   * Unwraps `wrapped` under this key into a session object, reads its value back only where the
+   * caller will store it under another custody — never used by Warden: /v1/unwrap goes through the
+   * keystore's import path, see docs/hsm.md.
+   */
+  unwrapKey?(mechanism: TokenMechanism, wrapped: Buffer, target: TokenUnwrapTarget): Promise<Buffer>;
+}
+
+/** 611 for an operation the token cannot run on its own key. */
+export function refusedOnToken(what: string): WardenError {
+  return new WardenError(611, `the PKCS#11 token has no mechanism for ${what}; Warden never takes a key out of the token to do it in software`);
+}
+
+/** Raw r‖s (PKCS#11 ECDSA output) → DER ECDSA-Sig-Value. */
+export function rawToDer(raw: Buffer): Buffer {
+  const half = raw.length / 2;
+  return encodeSignatureDer({ r: bytesToBigint(raw.subarray(0, half)), s: bytesToBigint(raw.subarray(half)) });
+}
