@@ -4,6 +4,7 @@
 import { renameSync, rmSync } from 'node:fs';
 import { resealAuditKey } from '../../audit/log.ts';
 import { resealApproverSecrets } from '../../approvers/reseal.ts';
+import { resealWorkflowSecrets } from '../../workflow/reseal.ts';
 import type { Store } from '../../store/db.ts';
 import { MetaRepository } from '../../store/repositories.ts';
 import { MasterKey, writeMasterKeyFile } from './master-key.ts';
@@ -21,6 +22,7 @@ export async function rotateMasterKey(store: Store, current: MasterKey, opts: { 
       const meta = new MetaRepository(trx);
       await resealAuditKey(meta, current, next);
       await resealApproverSecrets(trx, current, next);
+      await resealWorkflowSecrets(trx, current, next);
       await meta.set(CHECK_KEY, next.checkValue);
       return result;
     });
