@@ -8,6 +8,8 @@ import { ROLE_NAMES, type Config } from '../config/schema.ts';
 import { apiKeyHash, newApiKey } from '../auth/api-key-file.ts';
 import { createLogger, openRuntime, startServer, VERSION, type Runtime } from '../server/boot.ts';
 import { rotateMasterKey } from '../keystore/software/rotate.ts';
+import { SoftwareKeyStore } from '../keystore/software/keystore.ts';
+import { migrateKeys } from './keystore-migrate.ts';
 import { registerApproverCommands } from './approver.ts';
 import { parseWorkers, primaryReady, runPrimary } from '../server/cluster.ts';
 
@@ -90,7 +92,7 @@ program
     if (cluster.isWorker) process.on('disconnect', () => shutdown('primary exited'));
   });
 
-const keystore = program.command('keystore').description('software keystore maintenance');
+const keystore = program.command('keystore').description('keystore maintenance');
 keystore
   .command('rotate-master-key')
   .description('re-seal every key under a new master key (atomically)')
@@ -107,6 +109,35 @@ keystore
       out(`re-sealed ${r.keys} keys and ${r.dataObjects} data objects under a new master key`);
       if (fromEnv) out(`new WARDEN_MASTER_KEY (set it before the next start):\n${r.key.toFileText().trim()}`);
       else out(`new master key written to ${cfg.keystore.masterKeyFile}`);
+    } finally {
+      await rt.close();
+    }
+  });
+
+keystore
+  .command('migrate')
+  .description('move the keys whose attributes allow it from the software keystore onto the PKCS#11 token (the config names the token)')
+  .requiredOption('--from <type>', 'source keystore: software')
+  .requiredOption('--to <type>', 'target keystore: pkcs11')
+  .option('-n, --dry-run', 'report what would move and what is refused; change nothing')
+  .option('--json', 'print the report as JSON')
+  .option('-c, --config <file>', 'YAML config file (keystore.type pkcs11 and keystore.pkcs11)')
+  .action(async (opts: { from: string; to: string; dryRun?: boolean; json?: boolean; config?: string }) => {
+    if (opts.from !== 'software' || opts.to !== 'pkcs11') fail('only --from software --to pkcs11 is supported');
+    const cfg = config(opts);
+    if (String(cfg.keystore.type) !== 'pkcs11') fail('the configuration must name the target token: keystore.type pkcs11 with keystore.pkcs11 (library, tokenLabel or slot, pin or pinFile)');
+    const rt = await quietRuntime(cfg).catch((e: Error) => fail(e.message));
+    try {
+      const from = new SoftwareKeyStore(rt.store, rt.master);
+      const report = await migrateKeys({ store: rt.store, from, to: rt.services.keystore, dataDir: cfg.dataDir, dryRun: opts.dryRun ?? false }).catch(async (e: Error) => {
+        await rt.close();
+        return fail(`migration stopped: ${e.message} (run it again to resume)`);
+      });
+      if (opts.json) out(JSON.stringify(report, null, 2));
+      else {
+        for (const o of report.outcomes) out(`${o.result.padEnd(16)} ${o.label}${o.result === 'refused' ? `: ${o.reason}` : ''}`);
+        out(`${report.dryRun ? 'would migrate' : 'migrated'} ${report.migrated}, refused ${report.refused}, already on the token ${report.alreadyOnToken}`);
+      }
     } finally {
       await rt.close();
     }
