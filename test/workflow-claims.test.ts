@@ -89,40 +89,98 @@ describe('workflow execution claims and their audit', () => {
     assert.equal((await executionEntries(w, id)).filter((e) => e.outcome === 'success').length, 1);
   });
 
-  it('an executor whose claim was taken over does not record its outcome over the new claim', async () => {
-    const { id } = await dueRequest('taken-over');
+  const hashOf = (challenge: Uint8Array, prefix = '') => createHash('sha256').update(prefix).update(Buffer.from(challenge)).digest('hex');
+  async function consumed(id: string): Promise<{ marker: boolean; keystore: boolean; challenge: Uint8Array }> {
     const db = w.runtime.store.db;
-    const wf = w.runtime.services.workflow;
+    const { challenge } = await db.selectFrom('requests').select('challenge').where('id', '=', id).executeTakeFirstOrThrow();
+    const has = async (h: string) => (await db.selectFrom('consumed_challenges').select('hash').where('hash', '=', h).executeTakeFirst()) !== undefined;
+    return { marker: await has(hashOf(challenge, 'warden/workflow/execution\0')), keystore: await has(hashOf(challenge)), challenge };
+  }
+  const useCount = async (label: string) => (await w.call('POST', '/v1/key/attributes', { label })).json().json.keyUsageCount as number;
+
+  /** Pauses (or, with `hang`, stops for good, like a killed process) the sign executor of request `id` once. */
+  function interceptOnce(id: string, where: 'before' | 'after', hang = false) {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     let entered!: () => void;
     const inside = new Promise<void>((r) => (entered = r));
-    let paused = false;
-    wf.decorateExecutor('sign', (inner) => ({
+    let done = false;
+    w.runtime.services.workflow.decorateExecutor('sign', (inner) => ({
       ...inner,
       async execute(ctx) {
-        if (!paused && ctx.requestId === id) {
-          paused = true;
+        if (done || ctx.requestId !== id) return inner.execute(ctx);
+        done = true;
+        if (where === 'before') {
           entered();
           await gate;
+          return inner.execute(ctx);
         }
-        return inner.execute(ctx);
+        const out = await inner.execute(ctx);
+        entered();
+        await (hang ? new Promise<never>(() => undefined) : gate);
+        return out;
       },
     }));
+    return { inside, release };
+  }
+
+  it('an executor whose claim was taken over does not record its outcome over the new claim, and releases nothing', async () => {
+    const { id, label, clock } = await dueRequest('taken-over');
+    const db = w.runtime.store.db;
+    const wf = w.runtime.services.workflow;
+    const uses = await useCount(label);
+    const gate = interceptOnce(id, 'before');
     const running = wf.execute(id);
-    await inside;
+    await gate.inside;
     // Meanwhile its claim was declared dead and another executor claimed the request.
-    const other = new Date(Date.now() + 1).toISOString();
+    const other = new Date(clock.now() + 1).toISOString();
     await db.updateTable('requests').set({ claimed_at: other }).where('id', '=', id).execute();
-    release();
+    gate.release();
     assert.equal(await running, true);
     const row = await db.selectFrom('requests').select(['status', 'claimed_at', 'result']).where('id', '=', id).executeTakeFirstOrThrow();
     assert.equal(row.status, 'EXECUTING', 'the outcome belongs to the claim that now holds the request');
     assert.equal(row.claimed_at, other);
     assert.equal(row.result, null);
-    // The keystore was reached once (its marker): that claim's owner would find it and fail, never sign again.
-    const challenge = (await db.selectFrom('requests').select('challenge').where('id', '=', id).executeTakeFirstOrThrow()).challenge;
-    const marker = createHash('sha256').update('warden/workflow/execution\0').update(Buffer.from(challenge)).digest('hex');
-    assert.ok(await db.selectFrom('consumed_challenges').select('hash').where('hash', '=', marker).executeTakeFirst());
+    // Its signature was computed but never released: nothing consumed, counted or audited.
+    const c = await consumed(id);
+    assert.deepEqual([c.marker, c.keystore], [false, false]);
+    assert.equal(await useCount(label), uses);
+    assert.deepEqual(await executionEntries(w, id), []);
+    // The claim that holds it is stale in its turn: recovered, executed once.
+    await db.updateTable('requests').set({ claimed_at: new Date(clock.now() - 3_600_000).toISOString() }).where('id', '=', id).execute();
+    assert.equal((await wf.tick()).recovered, 1);
+    await wf.tick();
+    assert.equal((await requestStatus(w, id)).status, 'EXECUTED');
+    assert.equal(await useCount(label), uses + 1);
+    assert.deepEqual((await executionEntries(w, id)).map((e) => e.outcome), ['success']);
+  });
+
+  it('an executor that dies after the keystore signed, before the result is recorded: recovered and executed once (not FAILED)', async () => {
+    const { id, label, clock } = await dueRequest('killed-after-sign');
+    const wf = w.runtime.services.workflow;
+    const uses = await useCount(label);
+    const gate = interceptOnce(id, 'after', true);
+    void wf.execute(id);
+    await gate.inside;
+    // The "dead" executor signed in memory: the challenge is not consumed, nothing is recorded.
+    const c = await consumed(id);
+    assert.deepEqual([c.marker, c.keystore], [false, false]);
+    assert.equal((await requestStatus(w, id)).status, 'APPROVED', 'EXECUTING shows as APPROVED');
+    assert.equal((await wf.tick()).recovered, 0, 'a live-looking claim is not recovered before the timeout');
+    clock.advance(61);
+    assert.equal((await wf.tick()).recovered, 1);
+    await wf.tick();
+    const v = await requestStatus(w, id);
+    assert.equal(v.status, 'EXECUTED');
+    assert.ok(v.result && v.result.length > 0);
+    const after = await consumed(id);
+    assert.deepEqual([after.marker, after.keystore], [true, true]);
+    assert.equal(await useCount(label), uses + 1, 'one counted use');
+    assert.deepEqual((await executionEntries(w, id)).map((e) => e.outcome), ['success']);
+    // A second execution is refused by the marker and by the keystore.
+    await w.runtime.store.db.updateTable('requests').set({ status: 'APPROVED' }).where('id', '=', id).execute();
+    await wf.execute(id);
+    assert.equal((await requestStatus(w, id)).status, 'FAILED');
+    assert.equal(await useCount(label), uses + 1);
   });
 });

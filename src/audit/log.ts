@@ -293,6 +293,15 @@ export class AuditLog {
     await this.flush().catch(() => undefined);
   }
 
+  /**
+   * Appends inside the caller's transaction: the entries exist exactly when the caller's writes do (a
+   * workflow execution's entry and its result). Takes the chain's lock first thing, so call it before
+   * touching rows the audit batches also write (key use counts): the same lock order as a batch.
+   */
+  appendWithin(trx: Transaction<Database>, entries: AuditEntry[]): Promise<number[]> {
+    return this.appendRows(trx, entries);
+  }
+
   private async write(entries: AuditEntry[], uses: ReadonlyMap<string, number>): Promise<number[]> {
     return this.store.db.transaction().execute(async (trx) => {
       const seqs = entries.length > 0 ? await this.appendRows(trx, entries) : [];

@@ -9,13 +9,13 @@ import type { Store } from '../store/db.ts';
 import type { Database } from '../store/schema.ts';
 import { DataObjectsRepository, KeysRepository, type KeyRow } from '../store/repositories.ts';
 import type { DataObject, KeyInfo, KeyStore, KeyStoreStatistics, KeyUsage, NewKey, OpenedKey, Password } from './interface.ts';
-import type { PolicyAuthorization, PolicyChange, SignedTimestamp, UseOptions } from './interface.ts';
+import type { PendingUse, PolicyAuthorization, PolicyChange, SignedTimestamp, UseOptions } from './interface.ts';
 import { checkAuthorization } from '../workflow/authorization.ts';
 import { OPERATION, USE_OPERATIONS, signatureWithAlgorithm, timestampStruct } from '../workflow/challenge.ts';
 import { asPolicy, encodeRules, type Policy } from '../workflow/policy.ts';
 import { consumeChallenge } from '../workflow/repositories.ts';
 import { TAG } from '../workflow/tlv.ts';
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { MasterKey } from './software/master-key.ts';
 import { SealError, canonical, seal, unseal } from './software/seal.ts';
 import { LruCache } from './software/lru.ts';
@@ -335,12 +335,21 @@ export class RowKeyStore implements KeyStore {
     // Keys with a policy are never extractable (spec §2.5), whatever their attributes say.
     if (usage === 'extract' && info.policy) throw errors.forbidden(`Key '${label}' has a policy and can never leave the keystore`);
     if (usage === 'extract' && familyOfStored(info.algorithm).stateful) throw errors.forbidden(`Key '${label}' is a stateful hash-based key and never leaves the keystore`);
-    await this.gateUse(info, usage, opts.authorization);
+    const deferred = await this.gateUse(info, usage, opts.authorization);
     const result = await fn({ info, material });
+    // A deferred use is counted by commitUse, in the caller's transaction.
+    if (deferred) return result;
     // Batched with the audit log's group commit when the runtime attached one (boot.ts); else written now.
     if (this.uses.batched) this.uses.count(label);
     else await this.keys.incrementUse(label);
     return result;
+  }
+
+  async commitUse(trx: Transaction<Database>, pending: PendingUse): Promise<void> {
+    if (!(await consumeChallenge(trx, pending.hash, pending.label, new Date(this.now()).toISOString()))) {
+      throw new WardenError(401, 'These approvals were already used: every approved challenge authorises one operation');
+    }
+    await new KeysRepository(trx).incrementUse(pending.label);
   }
 
   async statistics(): Promise<KeyStoreStatistics> {
@@ -387,11 +396,13 @@ export class RowKeyStore implements KeyStore {
   /**
    * The policy gate of every private-key use: a blocked key refuses, and a key whose ruleUse needs
    * approvals opens only with evidence this keystore verifies itself against the sealed rule. The
-   * challenge is consumed before the key is used, so one set of approvals authorises one operation.
+   * challenge is consumed before the key is used, so one set of approvals authorises one operation —
+   * or, when the caller defers it (the workflow's executor), by commitUse in the transaction that
+   * releases the output. Returns true when the consumption was deferred.
    */
-  private async gateUse(info: KeyInfo, usage: KeyUsage, auth: PolicyAuthorization | undefined): Promise<void> {
+  private async gateUse(info: KeyInfo, usage: KeyUsage, auth: PolicyAuthorization | undefined): Promise<boolean> {
     const policy = asPolicy(info.policy);
-    if (!policy || !POLICY_GATED_USAGES.has(usage)) return;
+    if (!policy || !POLICY_GATED_USAGES.has(usage)) return false;
     if (policy.keyStatus?.blocked) throw errors.forbidden(`Key '${info.label}' is blocked`);
     const operation = auth?.operation ?? OPERATION.sign;
     if (!USE_OPERATIONS.has(operation)) throw new WardenError(401, `operation ${operation} is not authorised by ruleUse`);
@@ -405,9 +416,18 @@ export class RowKeyStore implements KeyStore {
       nowSeconds: Math.floor(this.now() / 1000),
       timestampKey: await this.timestampKeyRef(),
     });
-    if (hash && !(await consumeChallenge(this.db, hash, info.label, new Date(this.now()).toISOString()))) {
+    if (!hash) return false;
+    if (auth?.deferConsumption) {
+      // Checked now (no work for a used challenge) and again, atomically, by commitUse.
+      const used = await this.db.selectFrom('consumed_challenges').select('hash').where('hash', '=', hash.toString('hex')).executeTakeFirst();
+      if (used) throw new WardenError(401, 'These approvals were already used: every approved challenge authorises one operation');
+      auth.deferConsumption({ label: info.label, hash });
+      return true;
+    }
+    if (!(await consumeChallenge(this.db, hash, info.label, new Date(this.now()).toISOString()))) {
       throw new WardenError(401, 'These approvals were already used: every approved challenge authorises one operation');
     }
+    return false;
   }
 
   async changePolicy(label: string, password: Password, change: PolicyChange, authorization: PolicyAuthorization): Promise<KeyInfo> {

@@ -2,6 +2,8 @@
 // The keystore itself enforces attributes (export, destroy, modify), passwords and integrity, so a
 // bug in the HTTP layer or an edited database row cannot make it release or use a key.
 import type { KeyClass, KeyFamily, KeyMaterial, KeyParams } from '../crypto/families/types.ts';
+import type { Transaction } from 'kysely';
+import type { Database } from '../store/schema.ts';
 import type { ApprovalEvidence } from '../workflow/authorization.ts';
 import type { PolicyRules } from '../workflow/policy.ts';
 
@@ -124,6 +126,11 @@ export interface KeyStore {
    * rules, then hands the material to `fn`. The material never leaves the keystore module otherwise.
    */
   use<T>(label: string, password: Password, usage: KeyUsage, fn: (key: OpenedKey) => Promise<T> | T, opts?: UseOptions): Promise<T>;
+  /**
+   * Inside the caller's transaction: consumes the challenge of a deferred use (401 if it was used
+   * meanwhile, which rolls the caller's transaction back) and counts the use.
+   */
+  commitUse(trx: Transaction<Database>, pending: PendingUse): Promise<void>;
   statistics(): Promise<KeyStoreStatistics>;
   /**
    * Signs with a stateful key (LMS, XMSS): like use(label, password, 'sign', …), and before `fn` runs
@@ -166,6 +173,21 @@ export interface PolicyAuthorization {
   payload?: Buffer;
   parameters: Buffer | null;
   evidence: ApprovalEvidence | null;
+  /**
+   * For a caller that records the outcome itself (the workflow's executor, docs/workflow.md §9): the
+   * keystore checks the approvals and that the challenge is unused and runs the operation, but hands
+   * the consumption of the challenge to this callback instead of committing it first. The caller must
+   * commit it with `commitUse` in the transaction that stores the result, and release the result only
+   * after that commit: one released output per challenge, and a crash before the commit consumed nothing
+   * (the output never left the process), so the request can run again.
+   */
+  deferConsumption?: (pending: PendingUse) => void;
+}
+
+/** A use whose challenge consumption (and use count) the caller commits with KeyStore.commitUse. */
+export interface PendingUse {
+  label: string;
+  hash: Buffer;
 }
 
 export interface UseOptions {

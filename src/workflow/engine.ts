@@ -3,9 +3,9 @@
 // state machine of §3.3, and executes approved requests exactly once. The scheduler (scheduler.ts)
 // drives time-locks, time-outs and crash recovery from the database, so restarts lose nothing.
 import { createHash, randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Logger } from 'pino';
-import type { KeyInfo, KeyStore, PolicyAuthorization } from '../keystore/interface.ts';
+import type { KeyInfo, KeyStore, PendingUse, PolicyAuthorization } from '../keystore/interface.ts';
 import { canonical } from '../keystore/software/seal.ts';
 import { WardenError } from '../server/errors.ts';
 import type { Database } from '../store/schema.ts';
@@ -109,14 +109,20 @@ export interface WorkflowDeps {
    * keystore use is recorded before the request becomes EXECUTED, so an EXECUTED request always has
    * its entry (scheduler executions happen outside any audited API call).
    */
-  audit?: { append(entry: AuditEntry): Promise<number> };
+  audit?: { append(entry: AuditEntry): Promise<number>; appendWithin(trx: Transaction<Database>, entries: AuditEntry[]): Promise<number[]> };
 }
 
 const isoMs = (ms: number) => new Date(ms).toISOString();
 const isoSeconds = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 const seconds = (iso: string) => Math.floor(Date.parse(iso) / 1000);
 
-/** Marker of "an executor reached the keystore for this challenge" (crash recovery, docs/workflow.md). */
+/** Thrown inside the release transaction when the claim is no longer this executor's (rolls it back). */
+class ClaimLost extends Error {}
+
+/**
+ * Marker of "this challenge's execution was recorded" (docs/workflow.md §9): inserted with the result.
+ * (Versions before 2026-11-28 inserted it before calling the keystore; recovery still reads it that way.)
+ */
 function executionMarker(challenge: Buffer): Buffer {
   return createHash('sha256').update('warden/workflow/execution\0').update(challenge).digest();
 }
@@ -275,9 +281,11 @@ export class Workflow {
   // --- Execution -----------------------------------------------------------------------------------
 
   /**
-   * Executes an APPROVED request whose time-lock has elapsed, at most once: the conditional claim
-   * APPROVED → EXECUTING lets exactly one caller through, the execution marker records that the
-   * keystore was reached, and the keystore itself refuses a challenge it has consumed before.
+   * Executes an APPROVED request whose time-lock has elapsed, exactly once: the conditional claim
+   * APPROVED → EXECUTING lets one caller through; the keystore checks the approvals and runs the
+   * operation but leaves the consumption of the challenge to the transaction that records the result
+   * (with the execution marker and the audit entry), so an output is released at most once per
+   * challenge, and an executor that dies before that commit leaves nothing behind but its claim.
    * Returns true when this call executed (or failed) the request.
    */
   async execute(id: string): Promise<boolean> {
@@ -311,9 +319,12 @@ export class Workflow {
       if (params.requestId !== id) throw new WardenError(701, 'The stored challenge belongs to another request');
       const approvals = await this.approvals.ofRequest(id);
       const password = row.secret ? this.deps.keystore.openSecret(`request:${id}`, Buffer.from(row.secret)).toString('utf8') : null;
-      if (!(await consumeChallenge(this.deps.db, executionMarker(Buffer.from(row.challenge)), row.key_label, claimedAt))) {
+      // Checked now so a finished request does no work; inserted, atomically with the result, below.
+      const marker = executionMarker(Buffer.from(row.challenge));
+      if (await this.deps.db.selectFrom('consumed_challenges').select('hash').where('hash', '=', marker.toString('hex')).executeTakeFirst()) {
         throw new WardenError(701, 'This request was already sent to the keystore once; it is not executed again');
       }
+      const pending: PendingUse[] = [];
       const result = await this.deps.executors[row.type as RequestType].execute({
         requestId: id,
         label: row.key_label,
@@ -329,17 +340,36 @@ export class Workflow {
             challenge: Buffer.from(row.challenge),
             approvals: approvals.map((a) => ({ publicKey: Buffer.from(a.approver, 'base64'), signature: Buffer.from(a.signature), digestAlgorithm: a.digest })),
           },
+          deferConsumption: (p) => pending.push(p),
         },
       });
       const sealed = this.deps.keystore.sealSecret(`result:${id}`, Buffer.from(result, 'utf8'));
-      // The key was used: recorded before the result is (as an API call's entry before its response).
-      try {
-        await this.deps.audit?.append(this.executionEntry(row, 'success'));
-      } catch (e) {
-        this.deps.logger.error({ err: e, requestId: id }, 'audit log write failed');
-        throw new WardenError(703, 'The audit log could not be written; the result of this execution is withheld');
-      }
-      await done({ result: sealed }, 'EXECUTED');
+      // One transaction releases the result: the audit entry, the keystore's consumption of the challenge
+      // and the use count, the execution marker and EXECUTED. A crash before its commit leaves none of
+      // them (the output never left this process): the claim is recovered and the request runs again.
+      const at = isoMs(this.now());
+      const released = await this.deps.db.transaction().execute(async (trx) => {
+        // The audit chain's lock first: the audit batches take it before key rows (use counts), too.
+        await this.deps.audit?.appendWithin(trx, [this.executionEntry(row, 'success')]);
+        for (const p of pending) await this.deps.keystore.commitUse(trx, p);
+        if (!(await consumeChallenge(trx, marker, row.key_label, at))) {
+          throw new WardenError(701, 'This request was already sent to the keystore once; it is not executed again');
+        }
+        const r = await trx
+          .updateTable('requests')
+          .set({ status: 'EXECUTED', result: sealed, secret: null, updated_at: at })
+          .where('id', '=', id)
+          .where('status', '=', 'EXECUTING')
+          .where('claimed_at', '=', claimedAt)
+          .executeTakeFirst();
+        // The claim was recovered and taken by another executor meanwhile: roll back, discard this output.
+        if (Number(r.numUpdatedRows) !== 1) throw new ClaimLost();
+        return true;
+      }).catch((e: unknown) => {
+        if (e instanceof ClaimLost) return false;
+        throw e;
+      });
+      if (!released) this.deps.logger.warn({ requestId: id }, 'request execution finished after its claim was recovered; its output was discarded');
     } catch (e) {
       const we = e instanceof WardenError ? e : null;
       if (!we) this.deps.logger.error({ err: e, requestId: id }, 'request execution failed');
