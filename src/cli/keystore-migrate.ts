@@ -12,6 +12,7 @@
 // sealed under the master key; the next run finishes any key found there with no row (resumed) and drops
 // the entries whose key exists. Re-running is idempotent: keys already on the token are reported as such.
 import { randomBytes } from 'node:crypto';
+import pino from 'pino';
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { KeyMaterial } from '../crypto/families/types.ts';
@@ -19,7 +20,11 @@ import { familyOfStored } from '../crypto/registry.ts';
 import type { KeyInfo, KeyStore, NewKey } from '../keystore/interface.ts';
 import { TOKEN_SEAL_VERSION } from '../keystore/software/seal.ts';
 import { WardenError } from '../server/errors.ts';
-import type { Store } from '../store/db.ts';
+import type { Config } from '../config/schema.ts';
+import { openKeyStore } from '../keystore/open.ts';
+import { SoftwareKeyStore } from '../keystore/software/keystore.ts';
+import { unlockMasterKey } from '../keystore/software/unlock.ts';
+import { openStore, type Store } from '../store/db.ts';
 import { KeysRepository } from '../store/repositories.ts';
 
 export type MigrateOutcome =
@@ -213,4 +218,30 @@ export async function migrateKeys(opts: { store: Store; from: KeyStore; to: KeyS
     alreadyOnToken: outcomes.filter((o) => o.result === 'already-on-token').length,
     dryRun: opts.dryRun ?? false,
   };
+}
+
+/**
+ * The database, the master key, the software keystore and the keystore `config` names (the token),
+ * under the start-up lock so no Warden node initialises the database meanwhile.
+ */
+export async function openKeystores(config: Config): Promise<{ store: Store; from: KeyStore; to: KeyStore; close(): Promise<void> }> {
+  const store = await openStore(config.database.url, { ...config.database });
+  try {
+    const unlock = await store.lock('startup');
+    const { key: master } = await unlockMasterKey(store, { file: config.keystore.masterKeyFile, fromEnv: config.keystore.masterKeyFromEnv });
+    const target = await openKeyStore(store, config, master, pino({ level: 'silent' }));
+    return {
+      store,
+      from: new SoftwareKeyStore(store, master),
+      to: target.keystore,
+      async close() {
+        target.close();
+        await unlock();
+        await store.close();
+      },
+    };
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
 }

@@ -8,8 +8,7 @@ import { ROLE_NAMES, type Config } from '../config/schema.ts';
 import { apiKeyHash, newApiKey } from '../auth/api-key-file.ts';
 import { createLogger, openRuntime, startServer, VERSION, type Runtime } from '../server/boot.ts';
 import { rotateMasterKey } from '../keystore/software/rotate.ts';
-import { SoftwareKeyStore } from '../keystore/software/keystore.ts';
-import { migrateKeys } from './keystore-migrate.ts';
+import { migrateKeys, openKeystores } from './keystore-migrate.ts';
 import { registerApproverCommands } from './approver.ts';
 import { parseWorkers, primaryReady, runPrimary } from '../server/cluster.ts';
 
@@ -126,11 +125,12 @@ keystore
     if (opts.from !== 'software' || opts.to !== 'pkcs11') fail('only --from software --to pkcs11 is supported');
     const cfg = config(opts);
     if (String(cfg.keystore.type) !== 'pkcs11') fail('the configuration must name the target token: keystore.type pkcs11 with keystore.pkcs11 (library, tokenLabel or slot, pin or pinFile)');
-    const rt = await quietRuntime(cfg).catch((e: Error) => fail(e.message));
+    // Only the database, the master key and the two keystores: not the whole runtime, whose start-up
+    // (system keys, workflow) belongs to the keystore the data directory is switched to afterwards.
+    const opened = await openKeystores(cfg).catch((e: Error) => fail(e.message));
     try {
-      const from = new SoftwareKeyStore(rt.store, rt.master);
-      const report = await migrateKeys({ store: rt.store, from, to: rt.services.keystore, dataDir: cfg.dataDir, dryRun: opts.dryRun ?? false }).catch(async (e: Error) => {
-        await rt.close();
+      const report = await migrateKeys({ ...opened, dataDir: cfg.dataDir, dryRun: opts.dryRun ?? false }).catch(async (e: Error) => {
+        await opened.close();
         return fail(`migration stopped: ${e.message} (run it again to resume)`);
       });
       if (opts.json) out(JSON.stringify(report, null, 2));
@@ -139,7 +139,7 @@ keystore
         out(`${report.dryRun ? 'would migrate' : 'migrated'} ${report.migrated}, refused ${report.refused}, already on the token ${report.alreadyOnToken}`);
       }
     } finally {
-      await rt.close();
+      await opened.close();
     }
   });
 

@@ -1,0 +1,71 @@
+// Which keystore the API suites run against (WARDEN_TEST_KEYSTORE, set by the PKCS#11 pass of
+// scripts/run-tests.mjs), and the one list of what the PKCS#11 keystore on SoftHSM 2.6 refuses. A test
+// of a refused algorithm asserts the refusal (400/611) under PKCS#11 and the result under software:
+// never a skip. The list is written from the token's side (what SoftHSM offers, C_GetMechanismList,
+// docs/hsm.md), not imported from src/, so a keystore that starts refusing more fails the suites.
+import assert from 'node:assert/strict';
+import { ON_PKCS11 } from './softhsm.ts';
+
+export const KEYSTORE: 'software' | 'pkcs11' = ON_PKCS11 ? 'pkcs11' : 'software';
+export const ON_TOKEN = ON_PKCS11;
+
+/**
+ * Key algorithms (the wire `algorithm` of create/import) the token does not hold: post-quantum,
+ * BLS and stateful hash-based keys (no mechanism), ChaCha20 and Camellia (none on SoftHSM), and DSA
+ * and TDEA, which SoftHSM has but Warden's token keystore does not map.
+ */
+export const REFUSED_KEY_ALGORITHMS: ReadonlySet<string> = new Set([
+  'DSA', 'TDEA', 'ChaCha20', 'Camellia', 'BLS', 'LMS', 'XMSS', 'ML-DSA', 'SLH-DSA', 'ML-KEM',
+]);
+
+/** Signature algorithms a token key cannot make: SoftHSM has no SHA-3/Keccak for RSA, and no Schnorr. */
+export const REFUSED_SIGNATURES: readonly RegExp[] = [
+  /SCHNORR/,
+  /^(SHA3_\d+|KECCAK\d+)_WITH_RSA(_PSS)?$/,
+  /^NONE_WITH_RSA_PSS$/,
+];
+
+/** Cipher algorithms a token key cannot run (SoftHSM: AES ECB/CBC/CTR/GCM/key wrap, RSA PKCS#1 v1.5/OAEP only). */
+export const REFUSED_CIPHERS: readonly RegExp[] = [/CCM/, /OFB/, /CFB/, /XTS/, /CHACHA/, /CAMELLIA/, /DESEDE|TDEA/];
+
+/** Key attributes the token keystore cannot honour: derivation keeps the chain code beside the key. */
+export const REFUSED_ATTRIBUTES: ReadonlySet<string> = new Set(['bip32', 'slip10']);
+
+export interface Operation {
+  key?: string;
+  signature?: string;
+  cipher?: string;
+  attribute?: string;
+}
+
+/** Whether the keystore under test refuses `op` (always false on the software keystore). */
+export function refusedOnToken(op: Operation): boolean {
+  if (!ON_TOKEN) return false;
+  if (op.key !== undefined && REFUSED_KEY_ALGORITHMS.has(op.key)) return true;
+  if (op.signature !== undefined && REFUSED_SIGNATURES.some((r) => r.test(op.signature as string))) return true;
+  if (op.cipher !== undefined && REFUSED_CIPHERS.some((r) => r.test(op.cipher as string))) return true;
+  if (op.attribute !== undefined && REFUSED_ATTRIBUTES.has(op.attribute)) return true;
+  return false;
+}
+
+interface Reply {
+  statusCode: number;
+  body: string;
+  json(): { errorCode?: number };
+}
+
+/** Asserts the refusal of an operation the token has no mechanism for: 400 with error code 611. */
+export function assertRefusedOnToken(r: Reply, what = ''): void {
+  assert.equal(r.statusCode, 400, `${what}: expected 400/611 on the PKCS#11 keystore, got ${r.statusCode} ${r.body}`);
+  assert.equal(r.json().errorCode, 611, `${what}: expected error 611 on the PKCS#11 keystore, got ${r.body}`);
+}
+
+/**
+ * Under PKCS#11, when `op` is on the refused list: asserts 400/611 and returns true, so the caller
+ * stops there. Otherwise returns false and the caller asserts the normal result.
+ */
+export function refused(r: Reply, op: Operation, what = JSON.stringify(op)): boolean {
+  if (!refusedOnToken(op)) return false;
+  assertRefusedOnToken(r, what);
+  return true;
+}
