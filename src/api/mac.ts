@@ -1,7 +1,7 @@
 // Keyed hashes (spec §4.3; role keyOperationToken): POST /v1/synchronousHmac with an HMACSHA256 key.
 // Verification of a tag is the verifyHmacRequest form of POST /v1/verify (src/api/sign-verify.ts).
 import { Type, type Static } from '@sinclair/typebox';
-import { hmacSecretOf, hmacSha256 } from '../crypto/signatures/hmac.ts';
+import { hmacWith } from '../crypto/signatures/hmac.ts';
 import { WardenError } from '../server/errors.ts';
 import type { RouteGroup } from './route.ts';
 import { Base64, PasswordSchema, decodeB64, errorResponses, passwordOf } from './wire.ts';
@@ -35,7 +35,7 @@ export const macRoutes: RouteGroup = () => [
         throw new WardenError(612, `payload is ${payload.length} bytes; at most ${MAX_PAYLOAD} bytes`);
       }
       const mac = await s.keystore.use(r.keyName, passwordOf(r.keyPassword), 'sign', ({ info, material }) =>
-        hmacSha256(hmacSecretOf({ algorithm: info.algorithm, material }, r.keyName), payload),
+        hmacWith({ algorithm: info.algorithm, material }, r.keyName, payload),
       );
       return { keyedHash: mac.toString('base64') };
     },

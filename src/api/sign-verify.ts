@@ -2,7 +2,7 @@
 // POST /v1/verify, the latter for signatures (verifySignatureRequest) and HMAC tags (verifyHmacRequest).
 import { Type, type Static } from '@sinclair/typebox';
 import type { OpenedKey } from '../keystore/interface.ts';
-import { hmacSecretOf, verifyHmacSha256 } from '../crypto/signatures/hmac.ts';
+import { verifyHmacWith } from '../crypto/signatures/hmac.ts';
 import { SIGNATURE_ALGORITHM_NAMES, signWith, signatureAlgorithm, verifyWith } from '../crypto/signatures/registry.ts';
 import type { SignOptions, SignatureKey, SignatureType } from '../crypto/signatures/types.ts';
 import { WardenError } from '../server/errors.ts';
@@ -139,7 +139,7 @@ export const signVerifyRoutes: RouteGroup = () => [
         const payload = decodeB64('verifyHmacRequest.payload', mac.payload);
         const tag = decodeB64('verifyHmacRequest.signature', mac.signature);
         const signatureValid = await s.keystore.use(mac.keyName, passwordOf(mac.keyPassword), 'verify', ({ info, material }) =>
-          verifyHmacSha256(hmacSecretOf({ algorithm: info.algorithm, material }, mac.keyName), payload, tag),
+          verifyHmacWith({ algorithm: info.algorithm, material }, mac.keyName, payload, tag),
         );
         return { signatureValid };
       }

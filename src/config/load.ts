@@ -63,6 +63,27 @@ function decodeMasterKey(raw: string): Buffer {
   return buf;
 }
 
+/** keystore.type pkcs11: the token section must name one token and one PIN source; returns the PIN. */
+function checkPkcs11(p: RawConfig['keystore']['pkcs11'], sources: Map<string, string>, cwd: string): string {
+  const fail = (prop: string, detail: string): never => {
+    const from = sources.get(`keystore.pkcs11.${prop}`);
+    throw new ConfigError(`config property 'keystore.pkcs11${prop ? `.${prop}` : ''}'${from ? ` (from ${from})` : ''}: ${detail}`);
+  };
+  if (!p) return fail('', 'required when keystore.type is pkcs11 (library, tokenLabel or slot, pin or pinFile)');
+  if ((p.tokenLabel === undefined) === (p.slot === undefined)) fail('tokenLabel', 'exactly one of tokenLabel and slot must be set');
+  if ((p.pin === undefined) === (p.pinFile === undefined)) fail('pin', 'exactly one of pin and pinFile must be set');
+  if (p.pin !== undefined) return p.pin;
+  let text: string;
+  try {
+    text = readFileSync(path.resolve(cwd, p.pinFile as string), 'utf8');
+  } catch (e) {
+    return fail('pinFile', `cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  const pin = text.replace(/\r?\n$/, '');
+  if (pin === '') fail('pinFile', 'the file is empty');
+  return pin;
+}
+
 export function loadConfig(options: { file?: string | null; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Config {
   const env = options.env ?? process.env;
   const cwd = options.cwd ?? process.cwd();
@@ -99,6 +120,7 @@ export function loadConfig(options: { file?: string | null; env?: NodeJS.Process
     throw new ConfigError(`config property '${where}'${from ? ` (from ${from})` : ''}: ${detail} (got ${JSON.stringify(first.value)})`);
   }
   const cfg = withDefaults;
+  const pkcs11Pin = cfg.keystore.type === 'pkcs11' ? checkPkcs11(cfg.keystore.pkcs11, sources, cwd) : undefined;
   const dataDir = path.resolve(cwd, cfg.dataDir);
   const dbUrl = cfg.database.url ?? `sqlite:${path.join(dataDir, 'warden.db')}`;
   const resolvedDbUrl = dbUrl.startsWith('sqlite:') && dbUrl !== 'sqlite::memory:'
@@ -112,6 +134,7 @@ export function loadConfig(options: { file?: string | null; env?: NodeJS.Process
       ...cfg.keystore,
       masterKeyFile: path.resolve(cwd, cfg.keystore.masterKeyFile ?? path.join(dataDir, 'master.key')),
       masterKeyFromEnv: env.WARDEN_MASTER_KEY ? decodeMasterKey(env.WARDEN_MASTER_KEY) : null,
+      ...(pkcs11Pin !== undefined ? { pkcs11Pin } : {}),
     },
     source: file,
   };

@@ -48,9 +48,23 @@ export const ConfigSchema = Type.Object(
     ),
     keystore: Type.Object(
       {
-        type: Type.Union([Type.Literal('software')], { default: 'software' }),
+        type: Type.Union([Type.Literal('software'), Type.Literal('pkcs11')], { default: 'software' }),
         masterKeyFile: Type.Optional(Type.String()),
         unsealedCacheSize: Type.Integer({ minimum: 0, default: 10000 }),
+        // keystore.type pkcs11 (docs/hsm.md): keys live on a PKCS#11 token.
+        pkcs11: Type.Optional(
+          Type.Object(
+            {
+              library: Type.String({ minLength: 1, description: 'Path of the PKCS#11 library (.so)' }),
+              tokenLabel: Type.Optional(Type.String({ minLength: 1, description: 'Token label (or slot)' })),
+              slot: Type.Optional(Type.Integer({ minimum: 0, description: 'Slot ID (or tokenLabel)' })),
+              pin: Type.Optional(Type.String({ minLength: 1, description: 'User PIN (or pinFile)' })),
+              pinFile: Type.Optional(Type.String({ minLength: 1, description: 'File holding the user PIN' })),
+              sessions: Type.Integer({ minimum: 1, maximum: 1024, default: 8, description: 'Sessions in the pool: concurrent token operations' }),
+            },
+            { additionalProperties: false },
+          ),
+        ),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -198,7 +212,7 @@ export type RawConfig = Static<typeof ConfigSchema>;
 /** The validated config with every derived default resolved to an absolute value. */
 export interface Config extends Omit<RawConfig, 'database' | 'keystore'> {
   database: Omit<RawConfig['database'], 'url'> & { url: string };
-  keystore: RawConfig['keystore'] & { masterKeyFile: string; masterKeyFromEnv: Buffer | null };
+  keystore: RawConfig['keystore'] & { masterKeyFile: string; masterKeyFromEnv: Buffer | null; pkcs11Pin?: string };
   /** Where the config came from, for the start-up log line. */
   source: string | null;
 }

@@ -12,6 +12,9 @@ export type TokenMechanism =
   | { name: 'RSA_PKCS1'; hash: TokenHash | null }
   | { name: 'RSA_PSS'; hash: TokenHash; saltLength: number; prehashed?: boolean }
   | { name: 'RSA_OAEP'; hash: TokenHash; label?: Buffer | null }
+  /** RSAES-PKCS1-v1_5 decryption (CKM_RSA_PKCS) and raw RSA (CKM_RSA_X_509). */
+  | { name: 'RSA_PKCS1_DECRYPT' }
+  | { name: 'RSA_RAW' }
   /** ECDSA: `hash` = the token hashes (CKM_ECDSA_SHA*) or Warden pre-hashes for CKM_ECDSA; null = the payload is the digest. Raw r‖s. */
   | { name: 'ECDSA'; hash: TokenHash | null }
   | { name: 'EDDSA' }
@@ -32,8 +35,6 @@ export interface TokenUnwrapTarget {
 
 export interface TokenKey {
   readonly kind: TokenKeyKind;
-  /** Mechanism names this token offers for this key; a miss means 611 before the token is asked. */
-  supports(mechanism: TokenMechanism['name'], hash?: TokenHash | null): boolean;
   sign(mechanism: TokenMechanism, data: Buffer): Promise<Buffer>;
   verify(mechanism: TokenMechanism, data: Buffer, signature: Buffer): Promise<boolean>;
   encrypt(mechanism: TokenMechanism, data: Buffer): Promise<Buffer>;

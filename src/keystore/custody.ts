@@ -4,7 +4,7 @@
 // material sealed in the row under the master key. PKCS#11 custody: objects on a token, the row sealed
 // by a key that never leaves the token.
 import type { KeyClass, KeyMaterial } from '../crypto/families/types.ts';
-import type { KeyInfo, NewKey } from './interface.ts';
+import type { KeyAttributes, KeyInfo, NewKey } from './interface.ts';
 
 /** The custody's part of a row's sealed payload (the core adds the password verifier `pw`). */
 export type CustodyRef = Record<string, unknown>;
@@ -13,6 +13,8 @@ export interface PlacedKey {
   keyClass: KeyClass;
   publicKey: Buffer | null;
   ref: CustodyRef;
+  /** Attributes as the custody reports them (the token's CKA_ALWAYS_SENSITIVE / CKA_NEVER_EXTRACTABLE). */
+  attributes?: KeyAttributes;
   /** What use() hands out (software: every byte; token: the public key and a token handle). */
   material: KeyMaterial;
 }

@@ -6,6 +6,8 @@ import { zipSync, strToU8 } from 'fflate';
 import { rsa } from '../crypto/families/rsa.ts';
 import type { KeyInfo, KeyStore } from '../keystore/interface.ts';
 import { subtle, x509 } from './x509.ts';
+import { addDays, encodeName, issueCertificate, keyIdentifier, randomSerial, standardExtensions, wholeSeconds } from './certificates.ts';
+import { withSigner } from './signer.ts';
 import { policyXml } from '../workflow/policy-xml.ts';
 import { addressTruncatedOf } from '../crypto/addresses/index.ts';
 import { derivedAttributesOf } from '../crypto/derivation/keys.ts';
@@ -85,7 +87,7 @@ export class Attestation {
   }
 
   private async issueCertificate(): Promise<Buffer> {
-    const der = await this.keystore.use(this.keyName, null, 'attest', async ({ material, info }) => {
+    const der = this.keystore.type === 'pkcs11' ? await this.issueCertificateOnToken() : await this.keystore.use(this.keyName, null, 'attest', async ({ material, info }) => {
       const alg = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
       const privateKey = await subtle.importKey('pkcs8', material.privateKey as Buffer, alg, false, ['sign']);
       const publicKey = await subtle.importKey('spki', info.publicKey as Buffer, alg, true, ['verify']);
@@ -105,11 +107,30 @@ export class Attestation {
     return der;
   }
 
+  /**
+   * The PKCS#11 keystore's attestation key lives on the token: WebCrypto cannot hold it, so the
+   * self-signed certificate is built by Warden's own DER encoder and signed on the token (src/pki/signer.ts).
+   */
+  private issueCertificateOnToken(): Promise<Buffer> {
+    return withSigner(this.keystore, this.keyName, null, 'SHA256_WITH_RSA', async (signer) => {
+      const spki = signer.info.publicKey as Buffer;
+      const keyId = keyIdentifier(spki);
+      const name = encodeName({ commonName: `Warden attestation key ${this.keyName}`, organizationName: 'Warden' });
+      const now = wholeSeconds();
+      return issueCertificate({
+        serial: randomSerial(), issuer: name, subject: name, notBefore: addDays(now, 0), notAfter: addDays(now, 20 * 365), spki,
+        extensions: standardExtensions({ keyUsage: ['DIGITAL_SIGNATURE'], extendedKeyUsage: [], subjectKeyId: keyId, authorityKeyId: keyId }),
+      }, signer);
+    }, { system: true });
+  }
+
   async attest(info: KeyInfo): Promise<AttestationResult> {
     const attestTime = isoSeconds();
     const xml = attestationXml(info, attestTime);
     const signature = await this.keystore.use(this.keyName, null, 'attest', ({ material }) =>
-      nodeSign('sha256', Buffer.from(xml, 'utf8'), createPrivateKey({ key: material.privateKey as Buffer, format: 'der', type: 'pkcs8' })),
+      material.token
+        ? material.token.sign({ name: 'RSA_PKCS1', hash: 'sha256' }, Buffer.from(xml, 'utf8'))
+        : nodeSign('sha256', Buffer.from(xml, 'utf8'), createPrivateKey({ key: material.privateKey as Buffer, format: 'der', type: 'pkcs8' })),
     { system: true });
     return { xml, signature: signature.toString('base64'), attestTime, keyName: this.keyName };
   }

@@ -5,6 +5,7 @@ import { createPrivateKey, sign as nodeSign, type KeyObject } from 'node:crypto'
 import type { KeyInfo, KeyStore, Password, UseOptions } from '../keystore/interface.ts';
 import { WardenError } from '../server/errors.ts';
 import { der } from './certificates.ts';
+import { rawToDer, type TokenHash, type TokenKey } from '../crypto/token.ts';
 
 /**
  * The KeytoolSignatureAlgorithm enum of spec §4.12 (synchronous certificate endpoints), plus EDDSA
@@ -69,6 +70,13 @@ function signAsync(hash: HashName | null, data: Uint8Array, key: KeyObject, ecds
   });
 }
 
+async function signOnTokenTbs(token: TokenKey, spec: AlgorithmSpec, data: Buffer): Promise<Buffer> {
+  if (spec.keyAlgorithm === 'ED') return token.sign({ name: 'EDDSA' }, data);
+  const hash = spec.hash as TokenHash;
+  if (spec.keyAlgorithm === 'RSA') return token.sign({ name: 'RSA_PKCS1', hash }, data);
+  return rawToDer(await token.sign({ name: 'ECDSA', hash }, data));
+}
+
 /** The certificate signature algorithm Warden picks for a key of its own (TSA key, default CSR). */
 export function defaultAlgorithmFor(info: KeyInfo): CertSignatureAlgorithm {
   if (info.algorithm === 'RSA') return 'SHA256_WITH_RSA';
@@ -100,14 +108,16 @@ export async function withSigner<T>(
     if (info.algorithm !== spec.keyAlgorithm) {
       throw new WardenError(607, `signatureAlgorithm ${alg} needs an ${spec.keyAlgorithm} key; '${label}' is an ${info.algorithm} key`);
     }
-    if (!material.privateKey) throw new WardenError(613, `Key '${label}' has no private key`);
-    const key = createPrivateKey({ key: material.privateKey, format: 'der', type: 'pkcs8' });
+    const token = material.token;
+    if (!token && !material.privateKey) throw new WardenError(613, `Key '${label}' has no private key`);
+    const key = token ? null : createPrivateKey({ key: material.privateKey as Buffer, format: 'der', type: 'pkcs8' });
     const signer: TbsSigner = {
       info,
       algorithm: alg,
       hash: spec.hash,
       algorithmIdentifier: spec.nullParams ? der.seq(der.oid(spec.oid), der.null()) : der.seq(der.oid(spec.oid)),
-      sign: (data) => signAsync(spec.hash, data, key, spec.keyAlgorithm === 'EC'),
+      // A key on a PKCS#11 token signs there (src/crypto/token.ts).
+      sign: (data) => (token ? signOnTokenTbs(token, spec, Buffer.from(data)) : signAsync(spec.hash, data, key as KeyObject, spec.keyAlgorithm === 'EC')),
     };
     return fn(signer);
   }, opts);

@@ -8,7 +8,7 @@ import { AuditLog, loadAuditKey } from '../audit/log.ts';
 import { primaryAuditSink } from '../audit/remote.ts';
 import { loadOrCreateApiKeys } from '../auth/api-key-file.ts';
 import { ROLE_NAMES, type Config } from '../config/schema.ts';
-import { SoftwareKeyStore } from '../keystore/software/keystore.ts';
+import { openKeyStore } from '../keystore/open.ts';
 import type { MasterKey } from '../keystore/software/master-key.ts';
 import { unlockMasterKey } from '../keystore/software/unlock.ts';
 import { Attestation } from '../pki/attestation.ts';
@@ -45,13 +45,15 @@ export async function openRuntime(config: Config, logger: Logger): Promise<Runti
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   chmodSync(config.dataDir, 0o700);
   const store = await openStore(config.database.url, { ...config.database, onBackgroundError: (err) => logger.warn({ err }, 'database connection lost; the pool reconnects on demand') });
+  let closeKeystoreOnFailure = (): void => undefined;
   try {
     // Nodes starting together on one database initialise it one at a time (master key check, audit key,
     // system keys); a failed start frees the lock in store.close() below.
     const startupDone = await store.lock('startup');
     const { key: master, created } = await unlockMasterKey(store, { file: config.keystore.masterKeyFile, fromEnv: config.keystore.masterKeyFromEnv });
     if (created) logger.info({ file: config.keystore.masterKeyFile }, 'created a new 256-bit master key');
-    const keystore = new SoftwareKeyStore(store, master, config.keystore.unsealedCacheSize);
+    const { keystore, close: closeKeystore } = await openKeyStore(store, config, master, logger);
+    closeKeystoreOnFailure = closeKeystore;
     const audit = new AuditLog(store, await loadAuditKey(store, master));
     // Key use counts ride on the audit log's group commit (one transaction per batch for both).
     audit.attachUseCounter(keystore.uses);
@@ -84,10 +86,12 @@ export async function openRuntime(config: Config, logger: Logger): Promise<Runti
       try {
         await audit.close();
       } finally {
+        closeKeystore();
         await store.close();
       }
     } };
   } catch (e) {
+    closeKeystoreOnFailure();
     await store.close();
     throw e;
   }

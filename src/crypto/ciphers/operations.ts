@@ -5,6 +5,7 @@ import { WardenError } from '../../server/errors.ts';
 import type { CipherDescriptor } from './registry.ts';
 import { rsaDecrypt, rsaEncrypt } from './rsa.ts';
 import { symmetricDecrypt, symmetricEncrypt } from './symmetric.ts';
+import { tokenRsaDecrypt, tokenSymmetricDecrypt, tokenSymmetricEncrypt } from './token.ts';
 
 export interface EncryptResult {
   /** Ciphertext, with the tag appended for AEAD modes. */
@@ -42,7 +43,9 @@ export async function encryptWith(cipher: CipherDescriptor, key: OpenedKey, plai
       messageAuthenticationCode: null,
     };
   }
-  const r = symmetricEncrypt(cipher, secretOf(key), plaintext, params);
+  // A key on a PKCS#11 token encrypts there (src/crypto/ciphers/token.ts).
+  const token = key.material.token;
+  const r = token ? await tokenSymmetricEncrypt(cipher, token, plaintext, params) : symmetricEncrypt(cipher, secretOf(key), plaintext, params);
   return {
     encryptedPayload: r.tag ? Buffer.concat([r.ciphertext, r.tag]) : r.ciphertext,
     // Without a MAC the ciphertext "without MAC" is the ciphertext itself (docs/decisions.md).
@@ -54,6 +57,7 @@ export async function encryptWith(cipher: CipherDescriptor, key: OpenedKey, plai
 
 export async function decryptWith(cipher: CipherDescriptor, key: OpenedKey, data: Buffer, params: CipherParameters & { iv: Buffer | null }): Promise<Buffer> {
   checkFits(cipher, key);
-  if (cipher.kind === 'rsa') return rsaDecrypt(cipher, key.material, data);
-  return symmetricDecrypt(cipher, secretOf(key), data, params);
+  const token = key.material.token;
+  if (cipher.kind === 'rsa') return token ? tokenRsaDecrypt(cipher, token, data) : rsaDecrypt(cipher, key.material, data);
+  return token ? tokenSymmetricDecrypt(cipher, token, data, params) : symmetricDecrypt(cipher, secretOf(key), data, params);
 }

@@ -10,6 +10,7 @@ import { eddsa } from './eddsa.ts';
 import { noneShaRsa, noneWithRsa, rsaPkcs1, rsaPss, rsaPssPrehashed } from './rsa.ts';
 import { schnorrBip340 } from './schnorr.ts';
 import { PQC_SIGNATURES } from '../pqc/signatures.ts';
+import { signOnToken } from './token.ts';
 import type { SignOptions, SignatureAlgorithm, SignatureKey, VerifyOptions } from './types.ts';
 
 const { SHA1, SHA224, SHA256, SHA384, SHA512 } = HASHES;
@@ -78,6 +79,8 @@ export async function signWith(alg: SignatureAlgorithm, key: SignatureKey, paylo
   if (!alg.signatureTypes.includes(opts.signatureType)) {
     throw new WardenError(600, `signatureType ${opts.signatureType} is not available for ${alg.name} (${alg.signatureTypes.join(', ')})`);
   }
+  // A key on a PKCS#11 token signs there (or is refused with 611); never in software.
+  if (key.material.token) return signOnToken(alg, key, key.material.token, payload, opts);
   return alg.sign(key, payload, opts);
 }
 

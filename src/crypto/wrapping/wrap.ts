@@ -8,6 +8,8 @@ import { familyFor } from '../registry.ts';
 import { kemLevelOf, kemUnwrap, kemWrap } from '../pqc/kem-wrap.ts';
 import { aesKeyUnwrap, aesKeyUnwrapPad, aesKeyWrap, aesKeyWrapPad } from './aes-kw.ts';
 import type { WrapMethod } from './registry.ts';
+import { refusedOnToken, type TokenKey } from '../token.ts';
+import { tokenRsaDecrypt } from '../ciphers/token.ts';
 
 /** OAEP for RSA_WRAP_OAEP: SHA-256 with MGF1-SHA-256 (docs/decisions.md; the vendor leaves it open). */
 const OAEP_WRAP = { padding: 'oaep', oaepHash: 'sha256' } as const;
@@ -15,6 +17,11 @@ const PKCS1_WRAP = { padding: 'pkcs1', oaepHash: null } as const;
 
 /** The wrapping (or unwrapping) key must be of the method's algorithm (607) and hold what it needs. */
 export function checkWrappingKey(method: WrapMethod, key: OpenedKey, direction: 'wrap' | 'unwrap'): void {
+  // Token keys: RSA wraps with the public key (software, public work); unwrapping runs on the token.
+  if (key.material.token && (method.scheme === 'ml-kem' || (direction === 'wrap' && method.wrappingAlgorithm === 'AES'))) {
+    throw refusedOnToken(`${direction === 'wrap' ? 'wrapping' : 'unwrapping'} with ${method.name} (docs/hsm.md)`);
+  }
+  if (key.material.token) return;
   if (key.info.algorithm !== method.wrappingAlgorithm) {
     throw new WardenError(607, `${method.name} needs ${method.wrappingAlgorithm === 'AES' ? 'an AES' : method.wrappingAlgorithm === 'RSA' ? 'an RSA' : `an ${method.wrappingAlgorithm}`} key to ${direction} with; '${key.info.label}' is a ${key.info.algorithm} key`);
   }
@@ -30,6 +37,8 @@ export function checkWrappingKey(method: WrapMethod, key: OpenedKey, direction: 
 /** The bytes a method carries for a key: the raw secret, the PKCS#8 DER, or (BLS) the raw private key. */
 export function wrappableBytes(method: WrapMethod, key: OpenedKey): Buffer {
   const { info, material } = key;
+  // A token key's bytes never reach Warden: wrapping it would need C_WrapKey on the token.
+  if (material.token) throw refusedOnToken(`wrapping the token key '${info.label}' with ${method.name}`);
   if (method.target === 'secret') {
     if (info.keyClass !== 'secret' || !material.secret) {
       throw new WardenError(613, `${method.name} wraps symmetric keys; '${info.label}' is a ${info.algorithm} ${info.keyClass} key (use AES_WRAP[_PAD]_${info.algorithm})`);
@@ -99,6 +108,8 @@ export async function wrapBytes(method: WrapMethod, wrapping: OpenedKey, bytes: 
 export async function unwrapBytes(method: WrapMethod, unwrapping: OpenedKey, wrapped: Buffer): Promise<Buffer> {
   checkWrappingKey(method, unwrapping, 'unwrap');
   const rsaName = { name: method.name };
+  const token = unwrapping.material.token;
+  if (token) return unwrapOnToken(method, token, wrapped);
   switch (method.scheme) {
     case 'kw': {
       const data = aesKeyUnwrap(unwrapping.material.secret as Buffer, wrapped);
@@ -113,6 +124,32 @@ export async function unwrapBytes(method: WrapMethod, unwrapping: OpenedKey, wra
     case 'ml-kem':
       return kemUnwrap(kemLevelOf(method.wrappingAlgorithm), unwrapping.material, wrapped);
   }
+}
+
+/**
+ * Unwrapping with a token key: the token decrypts (RFC 3394/5649 or RSA), and the bytes go straight
+ * on to the keystore's import, which puts them on the token (the same path as a plain import).
+ */
+async function unwrapOnToken(method: WrapMethod, token: TokenKey, wrapped: Buffer): Promise<Buffer> {
+  switch (method.scheme) {
+    case 'kw': {
+      const data = await token.decrypt({ name: 'AES_KEY_WRAP', pad: false }, wrapped).catch(unwrapFailed);
+      return method.target === 'secret' ? data : trimDerPadding(data);
+    }
+    case 'kwp':
+      return token.decrypt({ name: 'AES_KEY_WRAP', pad: true }, wrapped).catch(unwrapFailed);
+    case 'rsa-pkcs1':
+      return tokenRsaDecrypt({ name: method.name, ...PKCS1_WRAP }, token, wrapped);
+    case 'rsa-oaep':
+      return tokenRsaDecrypt({ name: method.name, ...OAEP_WRAP }, token, wrapped);
+    default:
+      throw refusedOnToken(`unwrapping with ${method.name}`);
+  }
+}
+
+function unwrapFailed(e: unknown): never {
+  if (e instanceof WardenError && e.code === 612) throw new WardenError(410, 'Unwrapping failed: the integrity check of the wrapped key failed (wrong key or tampered data)', { cause: e });
+  throw e;
 }
 
 /**
