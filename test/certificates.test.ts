@@ -1,6 +1,7 @@
 // Certificate endpoints (spec §4.12): CSRs, self-signed and CA-issued certificates cross-checked
 // with the openssl CLI (req -verify, verify -CAfile, x509 -text), import/get/delete, client quirks
 // (comma-joined usages, fireblocks bodies) and the error codes of every refusal.
+// warden-test-keystore: both
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';

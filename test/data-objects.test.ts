@@ -1,5 +1,6 @@
 // Data objects (spec §3.13): create/get/delete, duplicate 615, bad value 616, missing 653, the
 // destroyable attribute, values sealed at rest, and the usual JSON/role failures.
+// warden-test-keystore: both
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { rawDb } from './helpers/postgres.ts';

@@ -1,5 +1,6 @@
 // GET /v1/generateRandom/{length}: 1..65536 bytes; anything else (0, too large, negative, non-numeric)
 // is 400/619; keyOperation and service keys may call it (spec README decision 2).
+// warden-test-keystore: both
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestWarden, type TestWarden } from './helpers/runtime.ts';

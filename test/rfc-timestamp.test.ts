@@ -1,5 +1,6 @@
 // RFC 3161 time-stamps (spec §4.10): tokens from the bootstrapped TSA key and from an imported,
 // CA-certified key are accepted by `openssl ts -verify`; altered data is not; refusals carry codes.
+// warden-test-keystore: both
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
