@@ -64,7 +64,9 @@ export class TokenSeal {
 
   async unseal(sealed: Buffer, aad: string): Promise<Buffer> {
     if (sealed.length < 1 + 12 + 16) throw new SealError('sealed record has an unknown layout');
-    if (sealed[0] !== TOKEN_SEAL_VERSION) throw new SealError('the row was sealed by the software keystore (master key), not by this token');
+    if (sealed[0] !== TOKEN_SEAL_VERSION) {
+      throw new WardenError(701, 'This key is in the software keystore (sealed under the master key), not on the PKCS#11 token: move it with `warden keystore migrate --from software --to pkcs11` (docs/hsm.md)');
+    }
     const iv = sealed.subarray(1, 13);
     try {
       return await this.pool.run(({ m, session, find }) => {
