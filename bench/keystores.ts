@@ -113,7 +113,15 @@ async function once(c: Case, warm: boolean): Promise<{ result: LoadResult; load:
   if (warm) await load({ ...spec, seconds: 1 });
   const before = loadavg()[0] as number;
   const result = await load({ ...spec, seconds: SECONDS });
-  if (result.bad > Math.max(1, result.total * 0.01)) throw new Error(`${c.op} on ${c.keystore}: ${result.bad} of ${result.total} calls failed`);
+  if (result.bad > Math.max(1, result.total * 0.01)) {
+    // What the failures say: a few of the same calls, one by one.
+    const samples = new Set<string>();
+    for (let i = 0; i < 20; i++) {
+      const r = await fetch(c.server.url + c.request.path, { method: 'POST', headers: { 'content-type': 'application/json', ...c.request.headers }, body: c.request.bodies?.[0] });
+      if (r.status >= 300) samples.add(`${r.status} ${(await r.text()).slice(0, 300)}`);
+    }
+    throw new Error(`${c.op} on ${c.keystore}: ${result.bad} of ${result.total} calls failed; sequential retries: ${[...samples].join(' | ') || 'all succeeded (failures only under load)'}`);
+  }
   return { result, load: Math.max(before, loadavg()[0] as number) };
 }
 
