@@ -1,10 +1,10 @@
 // Key objects on the token: generation and import templates (Warden attributes → CKA_*), the public
 // key read back as SPKI, plain export through CKA_VALUE & co. (only what the token itself releases),
 // and the TokenKey handle the crypto layer runs operations through.
-import { createPrivateKey, createPublicKey, randomBytes, type JsonWebKey } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type JsonWebKey } from 'node:crypto';
 import type { Template } from 'pkcs11js';
 import type { KeyClass, KeyMaterial, KeyParams } from '../../crypto/families/types.ts';
-import { ED25519_OID } from '../../crypto/curves.ts';
+import { ED25519_OID, curveByOid } from '../../crypto/curves.ts';
 import { encodeOid, encodeTlv } from '../../crypto/pqc/asn1.ts';
 import { readTlv } from '../../crypto/signatures/der.ts';
 import { refusedOnToken, type TokenKey, type TokenKeyKind, type TokenMechanism } from '../../crypto/token.ts';
@@ -73,10 +73,30 @@ function usageTemplate(spec: ObjectSpec): Template {
   }
 }
 
+/** DER OID of each curve as OpenSSL (and so the token) names it, by the curve's OpenSSL name. */
+const namedCurveOids = new Map<string, Buffer>();
+
+/**
+ * CKA_EC_PARAMS: the curve's real OID. Warden reports some curves under the spec's OIDs (x962p239v1
+ * is reported as 1.2.840.10045.3.1.1, which is prime192v1 on the wire), so the OID is taken from the
+ * SPKI OpenSSL writes for the curve's name, once per curve.
+ */
 function curveParams(spec: ObjectSpec): Buffer {
   if (spec.kind === 'ED') return encodeOid(spec.params.algorithmOid || ED25519_OID);
   if (!spec.params.curveOid) throw new WardenError(600, 'curveOid is required for EC keys');
-  return encodeOid(spec.params.curveOid);
+  const nodeName = curveByOid(spec.params.curveOid)?.nodeName;
+  if (!nodeName) return encodeOid(spec.params.curveOid);
+  let oid = namedCurveOids.get(nodeName);
+  if (!oid) {
+    const spki = generateKeyPairSync('ec', { namedCurve: nodeName }).publicKey.export({ type: 'spki', format: 'der' });
+    // SPKI { AlgorithmIdentifier { ecPublicKey, namedCurve }, BIT STRING }: the second OID in it.
+    const alg = readTlv(readTlv(spki).value);
+    const first = readTlv(alg.value);
+    const second = readTlv(alg.value, first.end);
+    oid = Buffer.from(alg.value.subarray(first.end, second.end));
+    namedCurveOids.set(nodeName, oid);
+  }
+  return oid;
 }
 
 /** Maps a token refusal of a key type / size / curve onto 611 (the token cannot hold it). */
