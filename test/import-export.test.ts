@@ -1,12 +1,18 @@
 // Plain import and export (spec §3.5, §3.6): keys made by the openssl CLI round-trip byte-for-byte,
 // certificates and lone public keys import, the overwrite rule holds, imported keys never claim
-// alwaysSensitive/neverExtractable, and every malformed import gets its exact error code.
+// alwaysSensitive/neverExtractable, and every malformed import gets its exact error code. On the
+// PKCS#11 keystore the same, DSA refused (611), and private material of a token key never leaves it.
+// warden-test-keystore: both
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import pkcs11js from 'pkcs11js';
 import { startTestWarden, type TestWarden } from './helpers/runtime.ts';
 import { openssl, workDir } from './helpers/core-tools.ts';
+import { ON_TOKEN, refused } from './helpers/keystore-under-test.ts';
+import { softhsm, tokenOf } from './helpers/softhsm.ts';
 
 type Body = Record<string, unknown>;
 interface Reply {
@@ -82,7 +88,13 @@ describe('plain import and export', () => {
       it(name, async () => {
         const k = gen();
         const label = `rt-${name.replace(/\W/g, '')}`;
-        const json = await importOk({ label, algorithm: want.algorithm, privateKey: b64(k.pkcs8), publicKey: b64(k.spki), attributes: EXPORTABLE, password: ['p', 'w'] });
+        const imported = await w.call('POST', '/v1/key/import/plain', { label, algorithm: want.algorithm, privateKey: b64(k.pkcs8), publicKey: b64(k.spki), attributes: EXPORTABLE, password: ['p', 'w'] });
+        if (refused(imported, { key: want.algorithm as string }, name)) {
+          assertError(await w.call('POST', '/v1/key/export/plain', { label, password: 'pw' }), 404, 650);
+          return;
+        }
+        assert.equal(imported.statusCode, 201, imported.body);
+        const json = imported.json().json as Body;
         for (const f of ['algorithm', 'keySize', 'algorithmOid', 'curveOid'] as const) assert.equal(json[f], want[f], f);
         assert.equal(json.publicKey, b64(k.spki));
         const r = await w.call('POST', '/v1/key/export/plain', { label, password: 'pw' });
@@ -289,6 +301,64 @@ describe('plain import and export', () => {
       assertError(await w.call('POST', '/v1/key/import/plain', '{"label":"x", }'), 400, 621);
       assertError(await w.call('POST', '/v1/key/import/plain', { label: 'x', algorithm: 'AES', secretKey: 'AAAAAAAAAAAAAAAAAAAAAA==' }, 'keyOperationToken'), 401, 631);
       assertError(await w.call('POST', '/v1/key/import/plain', { label: 'x', algorithm: 'AES', secretKey: 'AAAAAAAAAAAAAAAAAAAAAA==' }, null), 401, 416);
+    });
+  });
+  describe('private material of a non-extractable key never leaves the keystore', () => {
+    const k = genKey('EC');
+    const d = () => {
+      // The private scalar as the tests know it (imported): no response may contain it in any encoding.
+      const jwk = createPrivateKey({ key: k.pkcs8, format: 'der', type: 'pkcs8' }).export({ format: 'jwk' }) as { d: string };
+      const raw = Buffer.from(jwk.d, 'base64url');
+      return [b64(k.pkcs8), raw.toString('base64'), raw.toString('hex'), raw.toString('hex').toUpperCase(), jwk.d];
+    };
+    const replies: Reply[] = [];
+    const call = async (method: 'GET' | 'POST', url: string, body?: unknown) => {
+      const r = await w.call(method, url, body);
+      replies.push(r);
+      return r;
+    };
+
+    it('export of an imported and of a generated non-extractable key → 400/614', async () => {
+      const imp = await call('POST', '/v1/key/import/plain', { label: 'nx-imported', algorithm: 'EC', privateKey: b64(k.pkcs8), attributes: { sign: true, extractable: false } });
+      assert.equal(imp.statusCode, 201, imp.body);
+      const gen = await call('POST', '/v1/key', { label: 'nx-generated', algorithm: 'EC', curveOid: '1.2.840.10045.3.1.7', attributes: { sign: true, extractable: false } });
+      assert.equal(gen.statusCode, 201, gen.body);
+      for (const label of ['nx-imported', 'nx-generated']) {
+        assertError(await call('POST', '/v1/key/export/plain', { label }), 400, 614);
+        // A sensitive but extractable key is not exported in plain either.
+      }
+      await call('POST', '/v1/key/attributes', { label: 'nx-imported' });
+      await call('GET', '/v1/key');
+      const sig = await w.call('POST', '/v1/synchronousSign', { signRequest: { payload: b64(Buffer.from('x')), payloadType: 'UNSPECIFIED', signKeyName: 'nx-imported', signatureAlgorithm: 'SHA256_WITH_ECDSA', signatureType: 'DER' } }, 'keyOperationToken');
+      assert.equal(sig.statusCode, 200, sig.body);
+      replies.push(sig);
+    });
+
+    it('no response carried the private key (PKCS#8, scalar in Base64 or hex)', () => {
+      assert.ok(replies.length >= 6);
+      for (const r of replies) for (const secret of d()) assert.ok(!r.body.includes(secret), `a response contains private material: ${r.body.slice(0, 200)}`);
+    });
+
+    it('on the token: the objects are sensitive and not extractable, CKA_VALUE is refused by the token itself', { skip: !ON_TOKEN && 'PKCS#11 keystore only' }, () => {
+      const token = tokenOf(w.dataDir);
+      assert.ok(token, 'the runtime has a token');
+      const p = softhsm();
+      const slot = p.C_GetSlotList(true).find((s) => p.C_GetTokenInfo(s).label.trim() === token.label) as Buffer;
+      const session = p.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION);
+      try {
+        for (const label of ['nx-imported', 'nx-generated']) {
+          p.C_FindObjectsInit(session, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY }, { type: pkcs11js.CKA_LABEL, value: label }]);
+          const found = p.C_FindObjects(session, 2);
+          p.C_FindObjectsFinal(session);
+          assert.equal(found.length, 1, `one private key object labelled ${label}`);
+          const [sensitive, extractable] = p.C_GetAttributeValue(session, found[0] as Buffer, [{ type: pkcs11js.CKA_SENSITIVE }, { type: pkcs11js.CKA_EXTRACTABLE }]);
+          assert.equal((sensitive?.value as Buffer)[0], 1, `${label} CKA_SENSITIVE`);
+          assert.equal((extractable?.value as Buffer)[0], 0, `${label} CKA_EXTRACTABLE`);
+          assert.throws(() => p.C_GetAttributeValue(session, found[0] as Buffer, [{ type: pkcs11js.CKA_VALUE }]), /CKR_ATTRIBUTE_SENSITIVE/);
+        }
+      } finally {
+        p.C_CloseSession(session);
+      }
     });
   });
 });
