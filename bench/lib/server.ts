@@ -24,6 +24,8 @@ export async function startServer(opts: {
   scheme?: 'http' | 'https';
   /** Node flags of the primary, inherited by the workers (e.g. --cpu-prof). */
   execArgv?: string[];
+  /** The warden command to run (default: this checkout's bin/warden.mjs; bench/cpu.ts --trees). */
+  bin?: string;
 }): Promise<Server> {
   const file = path.join(opts.dataDir, `bench-${opts.name}.yml`);
   const port = await freePort();
@@ -33,7 +35,7 @@ export async function startServer(opts: {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('WARDEN_')) env[k] = v;
   env.WARDEN_DATA_DIR = opts.dataDir;
-  const child = spawn(process.execPath, [...(opts.execArgv ?? []), WARDEN_BIN, 'serve', '--workers', String(opts.workers), '--config', file], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...(opts.execArgv ?? []), opts.bin ?? WARDEN_BIN, 'serve', '--workers', String(opts.workers), '--config', file], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));

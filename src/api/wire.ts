@@ -40,14 +40,34 @@ export const Base64 = (opts: { description?: string; maxLength?: number; example
 
 const B64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
+/**
+ * The bytes of `text` if it is standard padded Base64 (B64_RE), else null. The usual case, canonical
+ * Base64, is proven by re-encoding the decoded bytes (whatever the encoder writes matches B64_RE):
+ * ~0.8 µs on a 1 KiB payload against ~3 µs for the regex, which still decides everything else (non-zero
+ * trailing bits, invalid characters, base64url).
+ */
+export function base64Bytes(text: string): Buffer | null {
+  const bytes = Buffer.from(text, 'base64');
+  return bytes.toString('base64') === text || B64_RE.test(text) ? bytes : null;
+}
+
+/**
+ * The schemas' `format: 'byte'` (the Base64 fields), exactly B64_RE. ajv-formats' own `byte` regex has
+ * the `m` flag: one valid line anywhere in a multi-line string passed it.
+ */
+export function isBase64(text: string): boolean {
+  return base64Bytes(text) !== null;
+}
+
 /** Decodes a Base64 field; PEM armor lines (PRIVATE KEY / PUBLIC KEY / CERTIFICATE …) are tolerated. */
 export function decodeB64(field: string, value: string, opts: { allowPem?: boolean; code?: ErrorCode } = {}): Buffer {
   let text = value;
   if (opts.allowPem && text.includes('-----BEGIN')) {
     text = text.replace(/-----(BEGIN|END) [A-Z0-9 ]+-----/g, '').replace(/[\r\n\t ]/g, '');
   }
-  if (!B64_RE.test(text)) throw new WardenError(opts.code ?? 600, `${field} is not valid Base64`);
-  return Buffer.from(text, 'base64');
+  const bytes = base64Bytes(text);
+  if (!bytes) throw new WardenError(opts.code ?? 600, `${field} is not valid Base64`);
+  return bytes;
 }
 
 export const LabelSchema = Type.String({ minLength: 1, maxLength: 255, description: 'Key name', examples: ['my-ec-key'] });

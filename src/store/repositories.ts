@@ -1,6 +1,6 @@
 // Repositories over Kysely, one per aggregate. They move rows, nothing else: sealing, integrity and
 // attribute rules live in the keystore. Dialect-neutral so PostgreSQL drops in.
-import type { Kysely, Transaction } from 'kysely';
+import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
 import type { AuditTable, Database, DataObjectsTable, KeysTable } from './schema.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -13,6 +13,9 @@ function isUniqueViolation(e: unknown): boolean {
   const err = e as { code?: string; message?: string };
   return err?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || err?.code === 'SQLITE_CONSTRAINT_UNIQUE' || err?.code === '23505';
 }
+
+/** The compiled `select * from keys where label = ?` per dialect (its adapter). */
+const keyByLabelSql = new WeakMap<object, string>();
 
 export class KeysRepository {
   constructor(private readonly db: Db) {}
@@ -28,8 +31,20 @@ export class KeysRepository {
     }
   }
 
+  /**
+   * One key row by label: every key use reads it (a key changed on another node is never served
+   * stale). The SQL is built once per dialect, not per call: Kysely's builder and compiler cost more
+   * than the indexed SELECT itself (~10 µs of ~24 µs on SQLite).
+   */
   async get(label: string): Promise<KeyRow | undefined> {
-    return this.db.selectFrom('keys').selectAll().where('label', '=', label).executeTakeFirst();
+    const adapter = this.db.getExecutor().adapter;
+    let text = keyByLabelSql.get(adapter);
+    if (text === undefined) {
+      text = this.db.selectFrom('keys').selectAll().where('label', '=', '').compile().sql;
+      keyByLabelSql.set(adapter, text);
+    }
+    const r = await this.db.executeQuery<KeyRow>(CompiledQuery.raw(text, [label]));
+    return r.rows[0];
   }
 
   async all(): Promise<KeyRow[]> {
