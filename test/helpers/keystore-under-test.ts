@@ -31,9 +31,13 @@ export const REFUSED_CIPHERS: readonly RegExp[] = [/CCM/, /OFB/, /CFB/, /XTS/, /
 /** Key attributes the token keystore cannot honour: derivation keeps the chain code beside the key. */
 export const REFUSED_ATTRIBUTES: ReadonlySet<string> = new Set(['bip32', 'slip10']);
 
+/** Signature encodings a token cannot produce: ETH's recovery id (v) is not part of what C_Sign returns. */
+export const REFUSED_SIGNATURE_TYPES: ReadonlySet<string> = new Set(['ETH']);
+
 export interface Operation {
   key?: string;
   signature?: string;
+  signatureType?: string;
   cipher?: string;
   attribute?: string;
 }
@@ -43,6 +47,7 @@ export function refusedOnToken(op: Operation): boolean {
   if (!ON_TOKEN) return false;
   if (op.key !== undefined && REFUSED_KEY_ALGORITHMS.has(op.key)) return true;
   if (op.signature !== undefined && REFUSED_SIGNATURES.some((r) => r.test(op.signature as string))) return true;
+  if (op.signatureType !== undefined && REFUSED_SIGNATURE_TYPES.has(op.signatureType)) return true;
   if (op.cipher !== undefined && REFUSED_CIPHERS.some((r) => r.test(op.cipher as string))) return true;
   if (op.attribute !== undefined && REFUSED_ATTRIBUTES.has(op.attribute)) return true;
   return false;
