@@ -202,18 +202,24 @@ export class Workflow {
     const rule = policy ? policy[ruleName] : null;
     const nowMs = this.now();
     const last = lastTimeout(rule);
+    // A rule satisfied without approvals executes at once (TSB 2.0.1). Such a request is inserted
+    // already claimed for execution, in the transaction that creates it: one commit instead of three
+    // (insert, APPROVED, the claim), each an fsync with the write lock held. What a crash leaves is the
+    // same as after a claim: recovery puts it back to APPROVED unless the keystore was reached.
+    const now = evaluate(rule, { approved: new Map(), rejected: new Set() }, t0, Math.floor(nowMs / 1000));
+    const claimedAt = now.state === 'approved' && now.executeAt * 1000 <= nowMs ? isoMs(nowMs) : null;
     const row: RequestRow = {
       id,
       type: n.type,
       key_label: n.label,
-      status: 'PENDING',
+      status: claimedAt ? 'EXECUTING' : 'PENDING',
       created_at: isoMs(nowMs),
       updated_at: isoMs(nowMs),
       t0: isoMs(t0 * 1000),
       expires_at: rule && last !== null ? isoMs((t0 + last) * 1000) : null,
-      execute_after: null,
-      claimed_at: null,
-      execution_time: null,
+      execute_after: claimedAt && now.state === 'approved' ? isoMs(now.executeAt * 1000) : null,
+      claimed_at: claimedAt,
+      execution_time: claimedAt,
       challenge,
       request_json: n.requestJson,
       params: parameters.toString('utf8'),
@@ -233,7 +239,8 @@ export class Workflow {
       await new TasksRepository(trx).insertMany(tasks);
     });
     // Empty or always-satisfiable rules execute at once (TSB 2.0.1), still answering 201 + id.
-    await this.reevaluate(id);
+    if (claimedAt) await this.executeClaimed(id, claimedAt);
+    else await this.reevaluate(id);
     return id;
   }
 
@@ -299,6 +306,11 @@ export class Workflow {
       .where('execute_after', '<=', claimedAt)
       .executeTakeFirst();
     if (Number(claimed.numUpdatedRows) !== 1) return false;
+    return this.executeClaimed(id, claimedAt);
+  }
+
+  /** Runs a request this caller holds the EXECUTING claim of (claimed_at = claimedAt). */
+  private async executeClaimed(id: string, claimedAt: string): Promise<boolean> {
     const row = await this.requests.get(id);
     if (!row) return false;
     // Only the owner of this claim may finish it: if it was taken for dead (claim timeout) and claimed
