@@ -6,7 +6,7 @@
 // have created a request whose id nobody learned: it stays PENDING, unapproved). At the end every
 // acknowledged request is EXECUTED exactly once — one `executeRequest` audit entry, one keystore use,
 // a signature that verifies — none lost, none stuck, and the audit chain written by all nodes verifies.
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, verify as cryptoVerify } from 'node:crypto';
@@ -119,16 +119,31 @@ function client(nodes: WardenNode[]) {
   };
 }
 
+/** What a run leaves behind; cleaned in after() too, which runs even when the test timed out. */
+const leftovers: { nodes: WardenNode[]; db: TestDatabase | null; pgc: pg.Client | null } = { nodes: [], db: null, pgc: null };
+
+async function cleanUp(): Promise<void> {
+  const { nodes, db, pgc } = leftovers;
+  leftovers.pgc = null;
+  leftovers.db = null;
+  await pgc?.end().catch(() => undefined);
+  await Promise.all(nodes.map((n) => kill(n)));
+  for (const n of nodes) rmSync(n.dataDir, { recursive: true, force: true });
+  await db?.drop();
+}
+
 describe('three Warden nodes on one PostgreSQL database', { skip }, () => {
-  it(`${REQUESTS} approval requests round-robin over 3 nodes, one SIGKILLed and restarted: each acknowledged request executed exactly once`, { timeout: 170_000 }, async (t) => {
+  after(cleanUp);
+
+  it(`${REQUESTS} approval requests round-robin over 3 nodes, one SIGKILLed and restarted: each acknowledged request executed exactly once`, { timeout: 240_000 }, async (t) => {
     const started = Date.now();
     const phases: Record<string, number> = {};
     const mark = (name: string) => (phases[name] = (Date.now() - started) / 1000);
-    let db: TestDatabase | null = null;
-    const nodes: WardenNode[] = [];
+    const nodes = leftovers.nodes;
     let pgc: pg.Client | null = null;
     try {
-      db = await createTestDatabase();
+      const db = await createTestDatabase();
+      leftovers.db = db;
       const masterKey = randomBytes(32).toString('hex');
       for (let i = 0; i < 3; i++) {
         const dataDir = tempDataDir();
@@ -223,7 +238,7 @@ describe('three Warden nodes on one PostgreSQL database', { skip }, () => {
             victim.child?.kill('SIGKILL');
             restart = victim.exited.then(async () => {
               // Claims held at this moment include the dead node's (recovered after CLAIM_TIMEOUT_MS).
-              const c = new pg.Client({ connectionString: db?.url });
+              const c = new pg.Client({ connectionString: db.url });
               await c.connect();
               const executing = await c.query(`select id from requests where status = 'EXECUTING'`).finally(() => c.end());
               if (killed) killed.executingAtKill = executing.rowCount ?? 0;
@@ -247,6 +262,7 @@ describe('three Warden nodes on one PostgreSQL database', { skip }, () => {
       // Every acknowledged request reaches a final state: a claim the dead node held is recovered after
       // CLAIM_TIMEOUT_MS by some node's scheduler pass.
       pgc = new pg.Client({ connectionString: db.url });
+      leftovers.pgc = pgc;
       await pgc.connect();
       const ids = [...acknowledged.keys()];
       assert.equal(ids.length, REQUESTS, 'every submission was acknowledged (after retries)');
@@ -286,20 +302,33 @@ describe('three Warden nodes on one PostgreSQL database', { skip }, () => {
       const markers = Number((await pgc.query<{ n: string }>(`select count(*) as n from consumed_challenges where key_label like 'multinode-%'`)).rows[0]?.n);
       assert.equal(markers, 2 * REQUESTS, 'per request: the execution marker and the keystore\'s consumption of the challenge');
 
-      // The results, read round-robin through the API (any node), verify under the key's public key.
+      // Diagnostics: requests executed long after their last approval had their claim recovered (the
+      // dead node held it) or waited for a scheduler pass.
+      const recovered = Number((await pgc.query<{ n: string }>(
+        `select count(*) as n from requests r where r.id = any($1) and r.execution_time::timestamptz - (select max(a.approved_at::timestamptz) from approvals a where a.request_id = r.id) > $2::interval`,
+        [ids, `${CLAIM_TIMEOUT_MS - 1000} milliseconds`],
+      )).rows[0]?.n);
+
+      // The results, read through the API of every node (three pages of the request list, one per node,
+      // and some requests one by one), verify under the key's public key.
+      const results = new Map<string, string>();
+      const PAGE = Math.ceil(REQUESTS / 3) + 1;
+      for (let page = 0; page * PAGE < REQUESTS + orphans.length; page++) {
+        const r = await call('POST', '/v1/filteredRequests', { status: 'EXECUTED', pageNumber: page, pageSize: PAGE, sortOrder: 'CREATION_DATE_ASC' }, 'keyOperationToken');
+        assert.equal(r.status, 200, JSON.stringify(r.json));
+        for (const v of r.json.requests as { id: string; status: string; result: string }[]) results.set(v.id, v.result);
+      }
+      for (const id of ids.slice(0, 30)) {
+        const r = await call('GET', `/v1/request/${id}`, undefined, 'keyOperationToken');
+        assert.equal(r.status, 200, JSON.stringify(r.json));
+        assert.deepEqual([r.json.status, r.json.result], ['EXECUTED', results.get(id)]);
+      }
       let verified = 0;
-      const queue = [...acknowledged];
-      await Promise.all(Array.from({ length: CLIENTS }, async () => {
-        for (let e = queue.shift(); e; e = queue.shift()) {
-          const [id, req] = e;
-          const r = await call('GET', `/v1/request/${id}`, undefined, 'keyOperationToken');
-          assert.equal(r.status, 200, JSON.stringify(r.json));
-          assert.equal(r.json.status, 'EXECUTED');
-          const sig = Buffer.from(r.json.result as string, 'base64');
-          assert.ok(cryptoVerify('sha256', req.payload, { key: req.key.spki, format: 'der', type: 'spki' }, sig), `signature of request ${id} (${req.n})`);
-          verified++;
-        }
-      }));
+      for (const [id, req] of acknowledged) {
+        const sig = Buffer.from(results.get(id) ?? '', 'base64');
+        assert.ok(cryptoVerify('sha256', req.payload, { key: req.key.spki, format: 'der', type: 'spki' }, sig), `signature of request ${id} (${req.n})`);
+        verified++;
+      }
       assert.equal(verified, REQUESTS);
       mark('verified');
 
@@ -310,12 +339,9 @@ describe('three Warden nodes on one PostgreSQL database', { skip }, () => {
       // At least the submissions, the approvals and the executions of the acknowledged requests.
       assert.ok(entries >= 4 * REQUESTS, `${entries} audit entries`);
       mark('auditVerified');
-      t.diagnostic(JSON.stringify({ seconds: phases, killed, stats, orphans: orphans.length, auditEntries: entries, victimStarts: victim.starts }));
+      t.diagnostic(JSON.stringify({ seconds: phases, killed, recovered, stats, orphans: orphans.length, auditEntries: entries, victimStarts: victim.starts }));
     } finally {
-      await pgc?.end().catch(() => undefined);
-      await Promise.all(nodes.map((n) => kill(n)));
-      for (const n of nodes) rmSync(n.dataDir, { recursive: true, force: true });
-      await db?.drop();
+      await cleanUp();
     }
   });
 });
