@@ -11,11 +11,11 @@ export const ON_TOKEN = ON_PKCS11;
 
 /**
  * Key algorithms (the wire `algorithm` of create/import) the token does not hold: post-quantum,
- * BLS and stateful hash-based keys (no mechanism), ChaCha20 and Camellia (none on SoftHSM), and DSA
- * and TDEA, which SoftHSM has but Warden's token keystore does not map.
+ * BLS and stateful hash-based keys (no mechanism), ChaCha20 and Camellia (none on SoftHSM), and DSA,
+ * which SoftHSM has but Warden's token keystore does not map.
  */
 export const REFUSED_KEY_ALGORITHMS: ReadonlySet<string> = new Set([
-  'DSA', 'TDEA', 'ChaCha20', 'Camellia', 'BLS', 'LMS', 'XMSS', 'ML-DSA', 'SLH-DSA', 'ML-KEM',
+  'DSA', 'ChaCha20', 'Camellia', 'BLS', 'LMS', 'XMSS', 'ML-DSA', 'SLH-DSA', 'ML-KEM',
 ]);
 
 /** Signature algorithms a token key cannot make: SoftHSM has no SHA-3/Keccak for RSA, and no Schnorr. */
@@ -26,7 +26,7 @@ export const REFUSED_SIGNATURES: readonly RegExp[] = [
 ];
 
 /** Cipher algorithms a token key cannot run (SoftHSM: AES ECB/CBC/CTR/GCM/key wrap, RSA PKCS#1 v1.5/OAEP only). */
-export const REFUSED_CIPHERS: readonly RegExp[] = [/CCM/, /OFB/, /CFB/, /XTS/, /CHACHA/, /CAMELLIA/, /DESEDE|TDEA/];
+export const REFUSED_CIPHERS: readonly RegExp[] = [/CCM/, /OFB/, /CFB/, /XTS/, /CHACHA/, /CAMELLIA/];
 
 /** Key attributes the token keystore cannot honour: derivation keeps the chain code beside the key. */
 export const REFUSED_ATTRIBUTES: ReadonlySet<string> = new Set(['bip32', 'slip10']);
