@@ -116,6 +116,7 @@ export interface AuditSink {
 const NO_USES: ReadonlyMap<string, number> = new Map();
 
 export class AuditLog {
+  private insertStatement: { run(...params: unknown[]): unknown } | null = null;
   /** Entries waiting for the next batch. */
   private queue: Waiter[] = [];
   /** The batch loop in progress (null when idle), and whether one is about to start. */
@@ -343,9 +344,13 @@ export class AuditLog {
     if (this.store.dialect === 'postgres') {
       // One round trip for the batch (the advisory lock is held meanwhile).
       await trx.insertInto('audit_log').values(rows).execute();
+    } else if (this.store.sqlite) {
+      // In-process SQLite: one prepared single-row INSERT per entry, bound and run on the connection
+      // the transaction is open on (~3 us; through Kysely's executor ~13 us, per entry of every batch).
+      // A multi-row insert would be a new statement (compiled by SQLite) for every batch size.
+      this.insertStatement ??= this.store.sqlite.prepare(INSERT_SQLITE);
+      for (const r of rows) this.insertStatement.run(r.seq, r.time, r.request_id, r.principal, r.method, r.route, r.action, r.key_label, r.outcome, r.details, r.mac);
     } else {
-      // In-process SQLite: one prepared single-row INSERT per entry. A multi-row insert is a new
-      // statement (built by Kysely, compiled by SQLite) for every batch size; this one is only bound.
       for (const r of rows) {
         await trx.executeQuery(CompiledQuery.raw(INSERT_SQLITE, [r.seq, r.time, r.request_id, r.principal, r.method, r.route, r.action, r.key_label, r.outcome, r.details, r.mac]));
       }

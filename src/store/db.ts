@@ -18,6 +18,11 @@ export interface Store {
   db: Kysely<Database>;
   dialect: Dialect;
   /**
+   * SQLite: the one connection Kysely runs on, for the few statements of the hot path that run per row
+   * (the audit insert). A statement on it joins whatever transaction Kysely has open on it.
+   */
+  sqlite?: SQLite.Database;
+  /**
    * Takes a database-wide named lock and resolves with its release once held: nodes starting together
    * on one database initialise it one at a time. PostgreSQL: a session advisory lock on a connection
    * of its own (outside the pool, so the holder can still query), freed by the server if the node dies.
@@ -67,6 +72,7 @@ async function openSqlite(url: string): Promise<Store> {
   return {
     db,
     dialect: 'sqlite',
+    sqlite,
     lock: async () => async () => undefined,
     async close() {
       await db.destroy();
