@@ -4,7 +4,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { KeyFamily } from '../crypto/families/types.ts';
 import { KEY_ALGORITHMS } from '../crypto/registry.ts';
 import { WRAP_METHODS, wrapMethodFor, type WrapMethod } from '../crypto/wrapping/registry.ts';
-import { checkWrappingKey, unwrapBytes, unwrappedFamily, wrapBytes, wrappableBytes } from '../crypto/wrapping/wrap.ts';
+import { checkWrappingKey, provisionalParams, unwrapKey, unwrappedFamily, wrapBytes, wrapOnToken, wrappableBytes } from '../crypto/wrapping/wrap.ts';
 import { WardenError } from '../server/errors.ts';
 import { policyForNewKey } from '../workflow/key-policy.ts';
 import { PolicySchema } from '../workflow/policy.ts';
@@ -102,7 +102,8 @@ export const wrapUnwrapRoutes: RouteGroup = () => [
       const wrapped = await s.keystore.use(r.wrapKeyName, passwordOf(r.wrapKeyPassword), 'wrap', (wrapping) => {
         checkWrappingKey(method, wrapping, 'wrap');
         return s.keystore.use(r.keyToBeWrapped, passwordOf(r.keyToBeWrappedPassword), 'extract', (target) =>
-          wrapBytes(method, wrapping, wrappableBytes(method, target)),
+          // A key on the token is wrapped there (C_WrapKey); its bytes never reach Warden.
+          target.material.token ? wrapOnToken(method, wrapping, target) : wrapBytes(method, wrapping, wrappableBytes(method, target)),
         );
       });
       return { wrappedKey: wrapped.toString('base64') };
@@ -125,7 +126,19 @@ export const wrapUnwrapRoutes: RouteGroup = () => [
       if (await s.keystore.peek(r.label)) throw new WardenError(608, `Key '${r.label}' already exists`);
       // Keys with a policy: the unwrapping key's ruleUse is checked by the keystore (signedApprovals, docs/workflow.md).
       const authorization = syncAuthorization('unwrap', wrapped, { wrapMethod: method.name, label: r.label }, r.signedApprovals);
-      const bytes = await s.keystore.use(r.unwrapKeyName, passwordOf(r.unwrapKeyPassword), 'unwrap', (key) => unwrapBytes(method, key, wrapped), { authorization });
+      const unwrapped = await s.keystore.use(r.unwrapKeyName, passwordOf(r.unwrapKeyPassword), 'unwrap', (key) => unwrapKey(method, key, wrapped), { authorization });
+      if (unwrapped.onToken) {
+        // The token unwraps the secret straight into the new key's object: no bytes to import.
+        const family = unwrappedFamily(method, 16, r.algorithm) as KeyFamily;
+        const attributes = resolveAttributes(r.attributes as AttributesRequest, { generated: false, symmetric: true, algorithm: family.algorithm });
+        const policy = await policyForNewKey({ policy: r.policy }, { symmetric: true, extractable: attributes.extractable }, s.approvers ?? null);
+        const info = await s.keystore.create({
+          label: r.label, family, params: provisionalParams(family), attributes, unwrap: unwrapped.onToken, password: null, creation: 'imported', policy,
+        });
+        reply.code(201);
+        return signedAttributes(info, s);
+      }
+      const bytes = unwrapped.bytes;
       try {
         const { family, imported } = importUnwrapped(method, r.algorithm, bytes);
         const attributes = resolveAttributes(r.attributes as AttributesRequest, { generated: false, symmetric: family.symmetric, algorithm: family.algorithm });

@@ -23,14 +23,25 @@ export type TokenMechanism =
   | { name: 'AES_ECB' }
   | { name: 'AES_CTR'; iv: Buffer; counterBits: number }
   | { name: 'AES_KEY_WRAP'; pad: boolean }
-  | { name: 'HMAC'; hash: TokenHash };
+  | { name: 'HMAC'; hash: TokenHash }
+  /** Triple-DES (CKM_DES3_CBC, CKM_DES3_CBC_PAD, CKM_DES3_ECB). */
+  | { name: 'DES3_CBC'; iv: Buffer; pad: boolean }
+  | { name: 'DES3_ECB' }
+  /** DSA: `hash` = the token hashes (CKM_DSA_SHA*) or Warden pre-hashes for CKM_DSA; null = the payload is the digest. Raw r‖s. */
+  | { name: 'DSA'; hash: TokenHash | null };
 
 export type TokenKeyKind = 'RSA' | 'EC' | 'ED' | 'AES' | 'HMAC' | 'DES3';
 
-/** What the unwrapped key becomes on the token: Warden's attributes and identity of the new key. */
-export interface TokenUnwrapTarget {
-  kind: TokenKeyKind;
-  label: string;
+/**
+ * An unwrap the token runs itself (C_UnwrapKey): the wrapped bytes become the new key's token object
+ * when the keystore creates it, so the key never exists outside the token (src/keystore/pkcs11/custody.ts).
+ */
+export interface TokenUnwrap {
+  key: TokenKey;
+  mechanism: TokenMechanism;
+  wrapped: Buffer;
+  /** The key's length in bytes as the format tells it (RFC 3394: wrapped − 8), for tokens that set no CKA_VALUE_LEN. */
+  length: number;
 }
 
 export interface TokenKey {
@@ -39,14 +50,16 @@ export interface TokenKey {
   verify(mechanism: TokenMechanism, data: Buffer, signature: Buffer): Promise<boolean>;
   encrypt(mechanism: TokenMechanism, data: Buffer): Promise<Buffer>;
   decrypt(mechanism: TokenMechanism, data: Buffer): Promise<Buffer>;
-  /** Wraps `target` (another token key) under this key on the token. */
+  /** Wraps `target` (another key of the same token) under this key with C_WrapKey. */
   wrapKey(mechanism: TokenMechanism, target: TokenKey): Promise<Buffer>;
+  /** Wraps this key with C_WrapKey under an RSA public key (SPKI), loaded onto the token as a session object. */
+  wrapUnderPublicKey(mechanism: TokenMechanism, spki: Buffer): Promise<Buffer>;
   /**
-   * Unwraps `wrapped` under this key into a session object, reads its value back only where the
-   * caller will store it under another custody — never used by Warden: /v1/unwrap goes through the
-   * keystore's import path, see docs/hsm.md.
+   * C_UnwrapKey under this key into a short-lived session object that releases its value: the bytes
+   * of an incoming private key Warden must parse (its public key is not readable from a private
+   * object), then import onto the token like a plain import. Needs CKA_UNWRAP, not CKA_DECRYPT.
    */
-  unwrapKey?(mechanism: TokenMechanism, wrapped: Buffer, target: TokenUnwrapTarget): Promise<Buffer>;
+  unwrapToBytes(mechanism: TokenMechanism, wrapped: Buffer): Promise<Buffer>;
 }
 
 /** 611 for an operation the token cannot run on its own key. */

@@ -200,7 +200,7 @@ export class RowKeyStore implements KeyStore {
     const placed = await this.custody.place(key, base);
     const { material } = placed;
     const keyClass: KeyClass = placed.keyClass;
-    const info: KeyInfo = { ...base, keyClass, publicKey: placed.publicKey, attributes: placed.attributes ?? base.attributes };
+    const info: KeyInfo = { ...base, ...placed.params, keyClass, publicKey: placed.publicKey, attributes: placed.attributes ?? base.attributes };
     const payload: SealedPayload = { ...placed.ref, pw: key.password ? passwordVerifier(key.password) : null };
     let inserted = false;
     try {

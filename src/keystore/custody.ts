@@ -3,7 +3,7 @@
 // workflow secrets) and asks a custody to place, seal, open and remove material. Software custody:
 // material sealed in the row under the master key. PKCS#11 custody: objects on a token, the row sealed
 // by a key that never leaves the token.
-import type { KeyClass, KeyMaterial } from '../crypto/families/types.ts';
+import type { KeyClass, KeyMaterial, KeyParams } from '../crypto/families/types.ts';
 import type { KeyAttributes, KeyInfo, NewKey } from './interface.ts';
 
 /** The custody's part of a row's sealed payload (the core adds the password verifier `pw`). */
@@ -17,6 +17,8 @@ export interface PlacedKey {
   attributes?: KeyAttributes;
   /** What use() hands out (software: every byte; token: the public key and a token handle). */
   material: KeyMaterial;
+  /** Parameters only the custody learns (the size of a key the token unwrapped). */
+  params?: Partial<KeyParams>;
 }
 
 export interface KeyCustody {

@@ -7,7 +7,8 @@ import { cipherFor, tagBitsFor } from '../crypto/ciphers/registry.ts';
 import { checkKeyFor, signWith, signatureAlgorithm } from '../crypto/signatures/registry.ts';
 import type { SignOptions, SignatureType } from '../crypto/signatures/types.ts';
 import { wrapMethodFor } from '../crypto/wrapping/registry.ts';
-import { checkWrappingKey, unwrapBytes, unwrappedFamily } from '../crypto/wrapping/wrap.ts';
+import type { KeyFamily } from '../crypto/families/types.ts';
+import { checkWrappingKey, provisionalParams, unwrapKey, unwrappedFamily } from '../crypto/wrapping/wrap.ts';
 import { resolveAttributes, type AttributesRequest } from '../api/wire.ts';
 import { createCsr, selfSignCertificate, signCertificateRequest, type CsrBody, type SelfSignBody, type SignBody } from '../api/certificates.ts';
 import { certificatePemOneLine } from '../pki/certificates.ts';
@@ -97,10 +98,20 @@ const unwrap: Executor = {
     const method = wrapMethodFor(String(p.wrapMethod));
     const label = String(p.label);
     if (await ctx.keystore.peek(label)) throw new WardenError(608, `Key '${label}' already exists`);
-    const bytes = await ctx.keystore.use(ctx.label, ctx.password, 'unwrap', (key) => {
+    const unwrapped = await ctx.keystore.use(ctx.label, ctx.password, 'unwrap', (key) => {
       checkWrappingKey(method, key, 'unwrap');
-      return unwrapBytes(method, key, ctx.payload);
+      return unwrapKey(method, key, ctx.payload);
     }, { authorization: ctx.authorization });
+    if (unwrapped.onToken) {
+      // The token unwraps the secret straight into the new key's object (C_UnwrapKey).
+      const family = unwrappedFamily(method, 16, str(p.algorithm)) as KeyFamily;
+      const policy = (p.policy ?? null) as Policy | null;
+      if (policy) throw new WardenError(606, 'A policy is only allowed on asymmetric, non-extractable keys');
+      const attrs = resolveAttributes((p.attributes ?? {}) as AttributesRequest, { generated: false, symmetric: true, algorithm: family.algorithm });
+      await ctx.keystore.create({ label, family, params: provisionalParams(family), attributes: attrs, unwrap: unwrapped.onToken, password: null, creation: 'imported', policy });
+      return '';
+    }
+    const bytes = unwrapped.bytes;
     try {
       const family = unwrappedFamily(method, bytes.length, str(p.algorithm));
       if (!family) throw new WardenError(410, 'Unwrapping failed: the unwrapped secret is not an AES key; name its algorithm in unwrapKeyRequest.algorithm');

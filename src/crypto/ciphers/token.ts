@@ -1,4 +1,4 @@
-// Encryption and decryption with a key on a PKCS#11 token (src/crypto/token.ts). AES modes and RSA
+// Encryption and decryption with a key on a PKCS#11 token (src/crypto/token.ts). AES and TDEA modes and RSA
 // decryption run on the token; RSA encryption uses the public key in software (public work, as for
 // any RSA public key). IVs are drawn here (Warden's CSPRNG, as in software) and sent to the token.
 import { randomBytes } from 'node:crypto';
@@ -9,6 +9,12 @@ import type { CipherDescriptor, SymmetricCipher } from './registry.ts';
 import type { SymmetricDecryptOptions, SymmetricEncryption, SymmetricOptions } from './symmetric.ts';
 
 function aesMechanism(cipher: SymmetricCipher, iv: Buffer | null, opts: SymmetricOptions): TokenMechanism {
+  if (cipher.keyAlgorithm === 'TDEA') {
+    // PKCS#5 padding of ECB is Warden's (below), as for AES.
+    if (cipher.mode === 'cbc') return { name: 'DES3_CBC', iv: iv as Buffer, pad: cipher.padding === 'pkcs5' };
+    if (cipher.mode === 'ecb') return { name: 'DES3_ECB' };
+    throw refusedOnToken(cipher.name);
+  }
   if (cipher.keyAlgorithm !== 'AES') throw refusedOnToken(`${cipher.name}`);
   switch (cipher.mode) {
     case 'gcm':

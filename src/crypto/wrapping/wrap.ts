@@ -3,13 +3,12 @@
 import type { OpenedKey } from '../../keystore/interface.ts';
 import { WardenError } from '../../server/errors.ts';
 import { rsaDecrypt, rsaEncrypt } from '../ciphers/rsa.ts';
-import type { KeyFamily } from '../families/types.ts';
+import type { KeyFamily, KeyParams } from '../families/types.ts';
 import { familyFor } from '../registry.ts';
 import { kemLevelOf, kemUnwrap, kemWrap } from '../pqc/kem-wrap.ts';
 import { aesKeyUnwrap, aesKeyUnwrapPad, aesKeyWrap, aesKeyWrapPad } from './aes-kw.ts';
 import type { WrapMethod } from './registry.ts';
-import { refusedOnToken, type TokenKey } from '../token.ts';
-import { tokenRsaDecrypt } from '../ciphers/token.ts';
+import { refusedOnToken, type TokenKey, type TokenMechanism, type TokenUnwrap } from '../token.ts';
 
 /** OAEP for RSA_WRAP_OAEP: SHA-256 with MGF1-SHA-256 (docs/decisions.md; the vendor leaves it open). */
 const OAEP_WRAP = { padding: 'oaep', oaepHash: 'sha256' } as const;
@@ -17,27 +16,71 @@ const PKCS1_WRAP = { padding: 'pkcs1', oaepHash: null } as const;
 
 /** The wrapping (or unwrapping) key must be of the method's algorithm (607) and hold what it needs. */
 export function checkWrappingKey(method: WrapMethod, key: OpenedKey, direction: 'wrap' | 'unwrap'): void {
-  // Token keys: RSA wraps with the public key (software, public work); unwrapping runs on the token.
-  if (key.material.token && (method.scheme === 'ml-kem' || (direction === 'wrap' && method.wrappingAlgorithm === 'AES'))) {
-    throw refusedOnToken(`${direction === 'wrap' ? 'wrapping' : 'unwrapping'} with ${method.name} (docs/hsm.md)`);
-  }
-  if (key.material.token) return;
+  const token = key.material.token;
+  if (token && method.scheme === 'ml-kem') throw refusedOnToken(`${direction === 'wrap' ? 'wrapping' : 'unwrapping'} with ${method.name} (docs/hsm.md)`);
   if (key.info.algorithm !== method.wrappingAlgorithm) {
     throw new WardenError(607, `${method.name} needs ${method.wrappingAlgorithm === 'AES' ? 'an AES' : method.wrappingAlgorithm === 'RSA' ? 'an RSA' : `an ${method.wrappingAlgorithm}`} key to ${direction} with; '${key.info.label}' is a ${key.info.algorithm} key`);
   }
-  if (method.wrappingAlgorithm === 'AES' && !key.material.secret) throw new WardenError(613, `'${key.info.label}' holds no secret key`);
-  if (method.scheme === 'ml-kem' && direction === 'unwrap' && !key.material.privateKey) {
+  // A token key's secret or private half is on the token: its key class says what it holds.
+  const holdsSecret = token ? key.info.keyClass === 'secret' : !!key.material.secret;
+  const holdsPrivate = token ? key.info.keyClass === 'private' : !!key.material.privateKey;
+  if (method.wrappingAlgorithm === 'AES' && !holdsSecret) throw new WardenError(613, `'${key.info.label}' holds no secret key`);
+  if (method.scheme === 'ml-kem' && direction === 'unwrap' && !holdsPrivate) {
     throw new WardenError(613, `Unwrapping with ${method.name} needs the ML-KEM private key; '${key.info.label}' holds only the public part`);
   }
-  if (method.wrappingAlgorithm === 'RSA' && direction === 'unwrap' && !key.material.privateKey) {
+  if (method.wrappingAlgorithm === 'RSA' && direction === 'unwrap' && !holdsPrivate) {
     throw new WardenError(613, `Unwrapping with ${method.name} needs an RSA private key; '${key.info.label}' holds only the public part`);
+  }
+}
+
+/** The key a method can carry (613 otherwise): a secret key, or a private key of the method's family. */
+function checkWrappable(method: WrapMethod, key: OpenedKey): void {
+  const { info } = key;
+  if (method.target === 'secret') {
+    if (info.keyClass !== 'secret') throw new WardenError(613, `${method.name} wraps symmetric keys; '${info.label}' is a ${info.algorithm} ${info.keyClass} key (use AES_WRAP[_PAD]_${info.algorithm})`);
+    return;
+  }
+  if (info.algorithm !== method.target) throw new WardenError(613, `${method.name} wraps ${method.target} private keys; '${info.label}' is a ${info.algorithm} key`);
+  if (info.keyClass !== 'private' && info.keyClass !== 'secret') throw new WardenError(613, `'${info.label}' holds only a public key; there is no private key to wrap`);
+}
+
+/**
+ * Wrapping a key that lives on the token: C_WrapKey there, the key's bytes never reach Warden. The
+ * result is what the software keystore produces for the method: RFC 3394/5649 of the secret, RFC 3394
+ * of the PKCS#8 zero-padded to 8 bytes (the token pads like README decision 7; an EC key's PKCS#8 from
+ * the token omits the optional public key), or RSAES of the secret under the wrapping key's public key.
+ */
+export async function wrapOnToken(method: WrapMethod, wrapping: OpenedKey, target: OpenedKey): Promise<Buffer> {
+  checkWrappingKey(method, wrapping, 'wrap');
+  checkWrappable(method, target);
+  const token = target.material.token as TokenKey;
+  switch (method.scheme) {
+    case 'kw':
+    case 'kwp': {
+      if (method.scheme === 'kwp' && method.target !== 'secret') {
+        // PKCS#11 leaves the encoding before RFC 5649 to the token; SoftHSM zero-pads the PKCS#8 first,
+        // so the result would not unwrap to the key's PKCS#8 as the software keystore's does.
+        throw refusedOnToken(`${method.name} of a private key (the token pads the PKCS#8 before RFC 5649; use AES_WRAP_${method.target})`);
+      }
+      const kek = wrapping.material.token;
+      if (!kek) throw refusedOnToken(`wrapping the token key '${target.info.label}' under a key that is not on the token`);
+      return kek.wrapKey({ name: 'AES_KEY_WRAP', pad: method.scheme === 'kwp' }, token);
+    }
+    case 'rsa-pkcs1':
+    case 'rsa-oaep': {
+      const spki = wrapping.info.publicKey ?? wrapping.material.publicKey;
+      if (!spki) throw new WardenError(613, `'${wrapping.info.label}' has no RSA public key to wrap with`);
+      return token.wrapUnderPublicKey(method.scheme === 'rsa-oaep' ? { name: 'RSA_OAEP', hash: 'sha256' } : { name: 'RSA_PKCS1_DECRYPT' }, spki);
+    }
+    default:
+      throw refusedOnToken(`wrapping with ${method.name}`);
   }
 }
 
 /** The bytes a method carries for a key: the raw secret, the PKCS#8 DER, or (BLS) the raw private key. */
 export function wrappableBytes(method: WrapMethod, key: OpenedKey): Buffer {
   const { info, material } = key;
-  // A token key's bytes never reach Warden: wrapping it would need C_WrapKey on the token.
+  // A token key's bytes never reach Warden: wrapOnToken runs C_WrapKey there.
   if (material.token) throw refusedOnToken(`wrapping the token key '${info.label}' with ${method.name}`);
   if (method.target === 'secret') {
     if (info.keyClass !== 'secret' || !material.secret) {
@@ -108,8 +151,7 @@ export async function wrapBytes(method: WrapMethod, wrapping: OpenedKey, bytes: 
 export async function unwrapBytes(method: WrapMethod, unwrapping: OpenedKey, wrapped: Buffer): Promise<Buffer> {
   checkWrappingKey(method, unwrapping, 'unwrap');
   const rsaName = { name: method.name };
-  const token = unwrapping.material.token;
-  if (token) return unwrapOnToken(method, token, wrapped);
+  if (unwrapping.material.token) throw refusedOnToken(`unwrapping to bytes with the token key '${unwrapping.info.label}'`);
   switch (method.scheme) {
     case 'kw': {
       const data = aesKeyUnwrap(unwrapping.material.secret as Buffer, wrapped);
@@ -127,24 +169,53 @@ export async function unwrapBytes(method: WrapMethod, unwrapping: OpenedKey, wra
 }
 
 /**
- * Unwrapping with a token key: the token decrypts (RFC 3394/5649 or RSA), and the bytes go straight
- * on to the keystore's import, which puts them on the token (the same path as a plain import).
+ * What an unwrap with a token key yields. A secret key is unwrapped by the token straight into its new
+ * object when the keystore creates it (C_UnwrapKey, `onToken`). A private key's PKCS#8 is unwrapped
+ * with C_UnwrapKey into a short-lived session object and read back (its public key, which the row
+ * needs, cannot be read from a private object), then imported onto the token like a plain import.
  */
-async function unwrapOnToken(method: WrapMethod, token: TokenKey, wrapped: Buffer): Promise<Buffer> {
+export type Unwrapped = { bytes: Buffer; onToken?: undefined } | { bytes?: undefined; onToken: TokenUnwrap };
+
+export async function unwrapKey(method: WrapMethod, unwrapping: OpenedKey, wrapped: Buffer): Promise<Unwrapped> {
+  const token = unwrapping.material.token;
+  if (!token) return { bytes: await unwrapBytes(method, unwrapping, wrapped) };
+  checkWrappingKey(method, unwrapping, 'unwrap');
+  const mechanism = unwrapMechanism(method);
+  if (method.target === 'secret' && method.scheme === 'kw') {
+    if (wrapped.length % 8 !== 0 || wrapped.length < 24) throw new WardenError(410, `Unwrapping failed: a wrapped key of ${wrapped.length} bytes is malformed`);
+    return { onToken: { key: token, mechanism, wrapped, length: wrapped.length - 8 } };
+  }
+  // RFC 5649 and RSA hide the secret's length, and SoftHSM 2.6 sets no CKA_VALUE_LEN on an unwrapped
+  // key: Warden could not tell a 20-byte secret from an AES-192 key without seeing it (docs/hsm.md).
+  return { bytes: await unwrapOnToken(method, token, mechanism, wrapped) };
+}
+
+function unwrapMechanism(method: WrapMethod): TokenMechanism {
   switch (method.scheme) {
-    case 'kw': {
-      const data = await token.decrypt({ name: 'AES_KEY_WRAP', pad: false }, wrapped).catch(unwrapFailed);
-      return method.target === 'secret' ? data : trimDerPadding(data);
-    }
+    case 'kw':
     case 'kwp':
-      return token.decrypt({ name: 'AES_KEY_WRAP', pad: true }, wrapped).catch(unwrapFailed);
+      return { name: 'AES_KEY_WRAP', pad: method.scheme === 'kwp' };
     case 'rsa-pkcs1':
-      return tokenRsaDecrypt({ name: method.name, ...PKCS1_WRAP }, token, wrapped);
+      return { name: 'RSA_PKCS1_DECRYPT' };
     case 'rsa-oaep':
-      return tokenRsaDecrypt({ name: method.name, ...OAEP_WRAP }, token, wrapped);
+      return { name: 'RSA_OAEP', hash: 'sha256' };
     default:
       throw refusedOnToken(`unwrapping with ${method.name}`);
   }
+}
+
+async function unwrapOnToken(method: WrapMethod, token: TokenKey, mechanism: TokenMechanism, wrapped: Buffer): Promise<Buffer> {
+  if (method.scheme.startsWith('rsa')) {
+    return token.unwrapToBytes(mechanism, wrapped).catch((e: unknown) => {
+      if (e instanceof WardenError && e.code === 612) throw new WardenError(410, `Unwrapping failed (${method.name}): wrong key or corrupted data`, { cause: e });
+      throw e;
+    });
+  }
+  if (method.wrappingAlgorithm === 'AES' && (wrapped.length % 8 !== 0 || wrapped.length < (method.scheme === 'kwp' ? 16 : 24))) {
+    throw new WardenError(410, `Unwrapping failed: a wrapped key of ${wrapped.length} bytes is malformed`);
+  }
+  const data = await token.unwrapToBytes(mechanism, wrapped).catch(unwrapFailed);
+  return method.scheme === 'kw' && method.target !== 'secret' ? trimDerPadding(data) : data;
 }
 
 function unwrapFailed(e: unknown): never {
@@ -169,4 +240,9 @@ export function unwrappedFamily(method: WrapMethod, byteLength: number, requeste
     return f;
   }
   return [16, 24, 32].includes(byteLength) ? familyFor('AES') : null;
+}
+
+/** Parameters of a secret the token is about to unwrap: its real size replaces them once the token knows it. */
+export function provisionalParams(family: KeyFamily): KeyParams {
+  return family.resolve({ keySize: family.algorithm === 'TDEA' ? null : 256 });
 }

@@ -6,7 +6,8 @@ import type { KeyMaterial } from '../../crypto/families/types.ts';
 import { refusedOnToken } from '../../crypto/token.ts';
 import type { CustodyRef, KeyCustody, PlacedKey } from '../custody.ts';
 import type { KeyInfo, NewKey } from '../interface.ts';
-import { Pkcs11Key, destroyObject, exportObject, generateObject, importObject, newObjectId, tokenKindOf, type ObjectSpec } from './objects.ts';
+import { WardenError } from '../../server/errors.ts';
+import { Pkcs11Key, destroyObject, exportObject, generateObject, importObject, newObjectId, tokenKindOf, unwrapObject, type ObjectSpec } from './objects.ts';
 import type { TokenSeal } from './seal.ts';
 import type { SessionPool } from './session-pool.ts';
 
@@ -29,9 +30,27 @@ export class Pkcs11Custody implements KeyCustody {
     const kind = tokenKindOf(algorithm);
     if (key.attributes.bip32 || key.attributes.slip10) throw refusedOnToken('BIP-32/SLIP-0010 derivation');
     const spec: ObjectSpec = { id: newObjectId(), label: key.label, kind, params: key.params, attributes: key.attributes, system: info.system };
-    const placed = material ? await importObject(this.pool, spec, material) : await generateObject(this.pool, spec);
+    let params: PlacedKey['params'];
+    let placed;
+    if (key.unwrap) {
+      const { key: unwrapping, mechanism, wrapped, length } = key.unwrap;
+      if (!(unwrapping instanceof Pkcs11Key)) throw refusedOnToken('unwrapping with a key that is not on this token');
+      const unwrapped = await unwrapObject(this.pool, spec, unwrapping, mechanism, wrapped, length);
+      placed = unwrapped;
+      try {
+        // The size is known once the token has unwrapped it: the family's own rule decides (AES 16/24/32 bytes, …).
+        params = key.family.resolve({ keySize: unwrapped.bytes * 8 });
+      } catch (e) {
+        await destroyObject(this.pool, spec.id, 'secret');
+        const rsa = mechanism.name === 'RSA_OAEP' || mechanism.name === 'RSA_PKCS1_DECRYPT';
+        throw new WardenError(rsa ? 410 : 600, rsa
+          ? `Unwrapping failed: the unwrapped data is not a valid ${algorithm} key (wrong key or method, or tampered data)`
+          : `A ${unwrapped.bytes}-byte secret is not a valid ${algorithm} key: name its algorithm in unwrapKeyRequest.algorithm`, { cause: e });
+      }
+    } else placed = material ? await importObject(this.pool, spec, material) : await generateObject(this.pool, spec);
     const ref = { p11: spec.id.toString('hex') };
     return {
+      params,
       keyClass: placed.keyClass,
       publicKey: placed.publicKey,
       ref,

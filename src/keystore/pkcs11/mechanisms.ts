@@ -10,12 +10,12 @@ export const CKM_EDDSA = 0x1057;
 export const CKK_EC_EDWARDS = 0x40;
 const CKZ_DATA_SPECIFIED = 1;
 
-const HASH: Record<TokenHash, { ckm: number; mgf: number; rsaPkcs: number; rsaPss: number; hmac: number; ecdsa: number }> = {
-  sha1: { ckm: P.CKM_SHA_1, mgf: P.CKG_MGF1_SHA1, rsaPkcs: P.CKM_SHA1_RSA_PKCS, rsaPss: P.CKM_SHA1_RSA_PKCS_PSS, hmac: P.CKM_SHA_1_HMAC, ecdsa: P.CKM_ECDSA_SHA1 },
-  sha224: { ckm: P.CKM_SHA224, mgf: P.CKG_MGF1_SHA224, rsaPkcs: P.CKM_SHA224_RSA_PKCS, rsaPss: P.CKM_SHA224_RSA_PKCS_PSS, hmac: P.CKM_SHA224_HMAC, ecdsa: P.CKM_ECDSA_SHA224 },
-  sha256: { ckm: P.CKM_SHA256, mgf: P.CKG_MGF1_SHA256, rsaPkcs: P.CKM_SHA256_RSA_PKCS, rsaPss: P.CKM_SHA256_RSA_PKCS_PSS, hmac: P.CKM_SHA256_HMAC, ecdsa: P.CKM_ECDSA_SHA256 },
-  sha384: { ckm: P.CKM_SHA384, mgf: P.CKG_MGF1_SHA384, rsaPkcs: P.CKM_SHA384_RSA_PKCS, rsaPss: P.CKM_SHA384_RSA_PKCS_PSS, hmac: P.CKM_SHA384_HMAC, ecdsa: P.CKM_ECDSA_SHA384 },
-  sha512: { ckm: P.CKM_SHA512, mgf: P.CKG_MGF1_SHA512, rsaPkcs: P.CKM_SHA512_RSA_PKCS, rsaPss: P.CKM_SHA512_RSA_PKCS_PSS, hmac: P.CKM_SHA512_HMAC, ecdsa: P.CKM_ECDSA_SHA512 },
+const HASH: Record<TokenHash, { ckm: number; mgf: number; rsaPkcs: number; rsaPss: number; hmac: number; ecdsa: number; dsa: number }> = {
+  sha1: { ckm: P.CKM_SHA_1, mgf: P.CKG_MGF1_SHA1, rsaPkcs: P.CKM_SHA1_RSA_PKCS, rsaPss: P.CKM_SHA1_RSA_PKCS_PSS, hmac: P.CKM_SHA_1_HMAC, ecdsa: P.CKM_ECDSA_SHA1, dsa: P.CKM_DSA_SHA1 },
+  sha224: { ckm: P.CKM_SHA224, mgf: P.CKG_MGF1_SHA224, rsaPkcs: P.CKM_SHA224_RSA_PKCS, rsaPss: P.CKM_SHA224_RSA_PKCS_PSS, hmac: P.CKM_SHA224_HMAC, ecdsa: P.CKM_ECDSA_SHA224, dsa: P.CKM_DSA_SHA224 },
+  sha256: { ckm: P.CKM_SHA256, mgf: P.CKG_MGF1_SHA256, rsaPkcs: P.CKM_SHA256_RSA_PKCS, rsaPss: P.CKM_SHA256_RSA_PKCS_PSS, hmac: P.CKM_SHA256_HMAC, ecdsa: P.CKM_ECDSA_SHA256, dsa: P.CKM_DSA_SHA256 },
+  sha384: { ckm: P.CKM_SHA384, mgf: P.CKG_MGF1_SHA384, rsaPkcs: P.CKM_SHA384_RSA_PKCS, rsaPss: P.CKM_SHA384_RSA_PKCS_PSS, hmac: P.CKM_SHA384_HMAC, ecdsa: P.CKM_ECDSA_SHA384, dsa: P.CKM_DSA_SHA384 },
+  sha512: { ckm: P.CKM_SHA512, mgf: P.CKG_MGF1_SHA512, rsaPkcs: P.CKM_SHA512_RSA_PKCS, rsaPss: P.CKM_SHA512_RSA_PKCS_PSS, hmac: P.CKM_SHA512_HMAC, ecdsa: P.CKM_ECDSA_SHA512, dsa: P.CKM_DSA_SHA512 },
 };
 
 /** The CKM_* a Warden mechanism needs, and how the data is prepared for it. */
@@ -74,6 +74,15 @@ export function resolveMechanism(m: TokenMechanism, available: ReadonlySet<numbe
       return m.pad ? need(P.CKM_AES_KEY_WRAP_PAD, { mechanism: P.CKM_AES_KEY_WRAP_PAD }) : need(P.CKM_AES_KEY_WRAP, { mechanism: P.CKM_AES_KEY_WRAP });
     case 'HMAC':
       return need(HASH[m.hash].hmac, { mechanism: HASH[m.hash].hmac });
+    case 'DES3_CBC':
+      return m.pad ? need(P.CKM_DES3_CBC_PAD, { mechanism: P.CKM_DES3_CBC_PAD, parameter: m.iv }) : need(P.CKM_DES3_CBC, { mechanism: P.CKM_DES3_CBC, parameter: m.iv });
+    case 'DES3_ECB':
+      return need(P.CKM_DES3_ECB, { mechanism: P.CKM_DES3_ECB });
+    case 'DSA': {
+      if (m.hash === null) return need(P.CKM_DSA, { mechanism: P.CKM_DSA });
+      const hash = m.hash;
+      return need(HASH[hash].dsa, { mechanism: HASH[hash].dsa }) ?? need(P.CKM_DSA, { mechanism: P.CKM_DSA }, (b) => createHash(hash).update(b).digest());
+    }
   }
 }
 

@@ -16,7 +16,12 @@ import { pkcs11 as P, pkcs11Code, pkcs11Name, type Handle, type Module, type Ses
 const EC_PUBLIC_KEY_OID = '1.2.840.10045.2.1';
 
 /** The Warden key families a token holds, by reported algorithm. Everything else is refused (611). */
-export const TOKEN_KINDS: Readonly<Record<string, TokenKeyKind>> = { RSA: 'RSA', EC: 'EC', ED: 'ED', AES: 'AES', HMACSHA256: 'HMAC' };
+export const TOKEN_KINDS: Readonly<Record<string, TokenKeyKind>> = { RSA: 'RSA', EC: 'EC', ED: 'ED', AES: 'AES', HMACSHA256: 'HMAC', TDEA: 'DES3' };
+
+/** CKK_* of the secret-key kinds. */
+function secretKeyType(kind: TokenKeyKind): number {
+  return kind === 'AES' ? P.CKK_AES : kind === 'DES3' ? P.CKK_DES3 : P.CKK_GENERIC_SECRET;
+}
 
 export function tokenKindOf(algorithm: string): TokenKeyKind {
   const kind = TOKEN_KINDS[algorithm];
@@ -111,10 +116,12 @@ export async function generateObject(pool: SessionPool, spec: ObjectSpec): Promi
   const what = `${spec.kind} key generation${spec.params.keySize ? ` (${spec.params.keySize} bits)` : ''}${spec.params.curveOid ? ` on curve ${spec.params.curveOid}` : ''}`;
   try {
     return await pool.run(async ({ m, session }) => {
-      if (spec.kind === 'AES' || spec.kind === 'HMAC') {
-        const mechanism = spec.kind === 'AES' ? P.CKM_AES_KEY_GEN : P.CKM_GENERIC_SECRET_KEY_GEN;
+      if (spec.kind === 'AES' || spec.kind === 'HMAC' || spec.kind === 'DES3') {
+        const mechanism = spec.kind === 'AES' ? P.CKM_AES_KEY_GEN : spec.kind === 'DES3' ? P.CKM_DES3_KEY_GEN : P.CKM_GENERIC_SECRET_KEY_GEN;
         if (!pool.mechanisms.has(mechanism)) throw refusedOnToken(what);
-        const template = [b(P.CKA_CLASS, P.CKO_SECRET_KEY), b(P.CKA_KEY_TYPE, spec.kind === 'AES' ? P.CKK_AES : P.CKK_GENERIC_SECRET), b(P.CKA_VALUE_LEN, (spec.params.keySize ?? 256) / 8), ...commonTemplate(spec), ...usageTemplate(spec)];
+        // CKM_DES3_KEY_GEN makes 3-key TDEA with odd parity; its length is not a parameter.
+        const length = spec.kind === 'DES3' ? [] : [b(P.CKA_VALUE_LEN, (spec.params.keySize ?? 256) / 8)];
+        const template = [b(P.CKA_CLASS, P.CKO_SECRET_KEY), b(P.CKA_KEY_TYPE, secretKeyType(spec.kind)), ...length, ...commonTemplate(spec), ...usageTemplate(spec)];
         const handle = await m.C_GenerateKeyAsync(session, { mechanism }, template);
         return { keyClass: 'secret' as const, publicKey: null, ...readFlags(m, session, handle) };
       }
@@ -179,7 +186,7 @@ export async function importObject(pool: SessionPool, spec: ObjectSpec, material
   let keyClass: KeyClass;
   if (material.secret) {
     keyClass = 'secret';
-    template = [b(P.CKA_CLASS, P.CKO_SECRET_KEY), b(P.CKA_KEY_TYPE, spec.kind === 'AES' ? P.CKK_AES : P.CKK_GENERIC_SECRET), b(P.CKA_VALUE, material.secret)];
+    template = [b(P.CKA_CLASS, P.CKO_SECRET_KEY), b(P.CKA_KEY_TYPE, secretKeyType(spec.kind)), b(P.CKA_VALUE, material.secret)];
   } else if (material.privateKey) {
     keyClass = 'private';
     const jwk = createPrivateKey({ key: material.privateKey, format: 'der', type: 'pkcs8' }).export({ format: 'jwk' }) as JsonWebKey;
@@ -202,6 +209,30 @@ export async function importObject(pool: SessionPool, spec: ObjectSpec, material
     });
   } catch (e) {
     throw tokenRefusal(e, what);
+  }
+}
+
+/**
+ * C_UnwrapKey of a wrapped secret key straight into its token object (same template as a generated
+ * key of its kind): the key never exists outside the token. Returns the key's length in bytes.
+ */
+export async function unwrapObject(pool: SessionPool, spec: ObjectSpec, unwrapping: Pkcs11Key, mechanism: TokenMechanism, wrapped: Buffer, length: number): Promise<PlacedObject & { bytes: number }> {
+  if (spec.kind !== 'AES' && spec.kind !== 'HMAC' && spec.kind !== 'DES3') throw refusedOnToken(`unwrapping a ${spec.kind} private key into the token`);
+  const r = unwrapping.mechanismFor(mechanism, 'unwrapping');
+  const template = [b(P.CKA_CLASS, P.CKO_SECRET_KEY), b(P.CKA_KEY_TYPE, secretKeyType(spec.kind)), ...commonTemplate(spec), ...usageTemplate(spec)];
+  try {
+    return await pool.run(async ({ m, session, find }) => {
+      const handle = await m.C_UnwrapKeyAsync(session, r.mechanism, find(unwrapping.id, unwrapping.objectClass), wrapped, template);
+      const [len] = m.C_GetAttributeValue(session, handle, [{ type: P.CKA_VALUE_LEN }]);
+      // SoftHSM 2.6 leaves CKA_VALUE_LEN 0 on unwrapped keys: then the length the wrapping format tells.
+      const reported = Number((len.value as Buffer).readBigUInt64LE(0));
+      return { keyClass: 'secret' as const, publicKey: null, bytes: reported || length, ...readFlags(m, session, handle) };
+    });
+  } catch (e) {
+    const err = operationError(e, 'unwrapping', unwrapping.label);
+    // The token's "wrapped key invalid" is the caller's failed integrity check, as in software.
+    if (err instanceof WardenError && err.code === 612) throw new WardenError(410, 'Unwrapping failed: the integrity check of the wrapped key failed (wrong key or tampered data)', { cause: e });
+    throw err;
   }
 }
 
@@ -257,11 +288,19 @@ export class Pkcs11Key implements TokenKey {
     readonly id: Buffer,
     readonly keyClass: KeyClass,
     readonly kind: TokenKeyKind,
-    private readonly label: string,
+    readonly label: string,
   ) {}
 
-  private get cls(): number {
+  get objectClass(): number {
     return this.keyClass === 'secret' ? P.CKO_SECRET_KEY : P.CKO_PRIVATE_KEY;
+  }
+
+  private get cls(): number {
+    return this.objectClass;
+  }
+
+  mechanismFor(mechanism: TokenMechanism, what: string) {
+    return this.resolve(mechanism, what);
   }
 
   private resolve(mechanism: TokenMechanism, what: string) {
@@ -280,7 +319,10 @@ export class Pkcs11Key implements TokenKey {
     const r = this.resolve(mechanism, 'signing');
     return this.run('signing', async ({ m, session, find }) => {
       m.C_SignInit(session, r.mechanism, find(this.id, this.cls));
-      return m.C_SignAsync(session, r.data(data), Buffer.alloc(1024));
+      const input = r.data(data);
+      // pkcs11js hands the token a NULL pointer for an empty buffer (CKR_ARGUMENTS_BAD): the multi-part form has no data argument.
+      if (input.length === 0) return m.C_SignFinalAsync(session, Buffer.alloc(1024));
+      return m.C_SignAsync(session, input, Buffer.alloc(1024));
     });
   }
 
@@ -288,8 +330,9 @@ export class Pkcs11Key implements TokenKey {
     const r = this.resolve(mechanism, 'verification');
     return this.run('verification', async ({ m, session, find }) => {
       m.C_VerifyInit(session, r.mechanism, find(this.id, this.cls));
+      const input = r.data(data);
       try {
-        return await m.C_VerifyAsync(session, r.data(data), signature);
+        return input.length === 0 ? await m.C_VerifyFinalAsync(session, signature) : await m.C_VerifyAsync(session, input, signature);
       } catch (e) {
         const code = pkcs11Code(e);
         if (code === 0xc0 || code === 0xc1) return false; // CKR_SIGNATURE_INVALID, CKR_SIGNATURE_LEN_RANGE
@@ -302,6 +345,7 @@ export class Pkcs11Key implements TokenKey {
     const r = this.resolve(mechanism, 'encryption');
     return this.run('encryption', async ({ m, session, find }) => {
       m.C_EncryptInit(session, r.mechanism, find(this.id, this.cls));
+      if (data.length === 0) return m.C_EncryptFinalAsync(session, Buffer.alloc(1024));
       return m.C_EncryptAsync(session, data, Buffer.alloc(data.length + 1024));
     });
   }
@@ -310,14 +354,55 @@ export class Pkcs11Key implements TokenKey {
     const r = this.resolve(mechanism, 'decryption');
     return this.run('decryption', async ({ m, session, find }) => {
       m.C_DecryptInit(session, r.mechanism, find(this.id, this.cls));
+      if (data.length === 0) return m.C_DecryptFinalAsync(session, Buffer.alloc(1024));
       return m.C_DecryptAsync(session, data, Buffer.alloc(data.length + 1024));
     });
   }
 
   wrapKey(mechanism: TokenMechanism, target: TokenKey): Promise<Buffer> {
     if (!(target instanceof Pkcs11Key)) throw refusedOnToken('wrapping a key that is not on the same token');
+    target.checkWrappable();
     const r = this.resolve(mechanism, 'wrapping');
     return this.run('wrapping', async ({ m, session, find }) => m.C_WrapKeyAsync(session, r.mechanism, find(this.id, this.cls), find(target.id, target.cls), Buffer.alloc(16384)));
+  }
+
+  wrapUnderPublicKey(mechanism: TokenMechanism, spki: Buffer): Promise<Buffer> {
+    this.checkWrappable();
+    const r = this.resolve(mechanism, 'wrapping');
+    const jwk = createPublicKey({ key: spki, format: 'der', type: 'spki' }).export({ format: 'jwk' }) as JsonWebKey;
+    if (jwk.kty !== 'RSA') throw new WardenError(607, 'wrapping under a public key needs an RSA public key');
+    const template: Template = [
+      b(P.CKA_CLASS, P.CKO_PUBLIC_KEY), b(P.CKA_KEY_TYPE, P.CKK_RSA), b(P.CKA_TOKEN, false), b(P.CKA_WRAP, true), b(P.CKA_ENCRYPT, false),
+      b(P.CKA_MODULUS, fromB64u(jwk.n)), b(P.CKA_PUBLIC_EXPONENT, fromB64u(jwk.e)),
+    ];
+    return this.run('wrapping', async ({ m, session, find }) => {
+      const target = find(this.id, this.cls);
+      // The public key is public data: a session object for this one C_WrapKey, destroyed right after.
+      const wrapping = m.C_CreateObject(session, template);
+      try {
+        return await m.C_WrapKeyAsync(session, r.mechanism, wrapping, target, Buffer.alloc(16384));
+      } finally {
+        m.C_DestroyObject(session, wrapping);
+      }
+    });
+  }
+
+  unwrapToBytes(mechanism: TokenMechanism, wrapped: Buffer): Promise<Buffer> {
+    const r = this.resolve(mechanism, 'unwrapping');
+    const template: Template = [b(P.CKA_CLASS, P.CKO_SECRET_KEY), b(P.CKA_KEY_TYPE, P.CKK_GENERIC_SECRET), b(P.CKA_TOKEN, false), b(P.CKA_SENSITIVE, false), b(P.CKA_EXTRACTABLE, true)];
+    return this.run('unwrapping', async ({ m, session, find }) => {
+      const h = await m.C_UnwrapKeyAsync(session, r.mechanism, find(this.id, this.cls), wrapped, template);
+      try {
+        return m.C_GetAttributeValue(session, h, [{ type: P.CKA_VALUE }])[0].value as Buffer;
+      } finally {
+        m.C_DestroyObject(session, h);
+      }
+    });
+  }
+
+  /** SoftHSM 2.6 cannot encode an EdDSA key for C_WrapKey (CKR_KEY_NOT_WRAPPABLE): a limit of the token, not of the key. */
+  checkWrappable(): void {
+    if (this.kind === 'ED') throw refusedOnToken(`wrapping the EdDSA key '${this.label}' (the token cannot encode it for C_WrapKey)`);
   }
 }
 
@@ -327,14 +412,16 @@ function operationError(e: unknown, what: string, label: string): unknown {
   if (code === null) return e;
   switch (code) {
     case 0x68: // CKR_KEY_FUNCTION_NOT_PERMITTED
-    case 0x6a: // CKR_KEY_NOT_WRAPPABLE
-    case 0x69: // CKR_KEY_UNEXTRACTABLE
+    case 0x69: // CKR_KEY_NOT_WRAPPABLE
+    case 0x6a: // CKR_KEY_UNEXTRACTABLE
       return errors.forbidden(`Key '${label}': the token does not permit ${what} with it (${pkcs11Name(e)})`);
     case 0x70: // CKR_MECHANISM_INVALID
     case 0x71: // CKR_MECHANISM_PARAM_INVALID
     case 0x63: // CKR_KEY_TYPE_INCONSISTENT
     case 0x07: // CKR_ARGUMENTS_BAD (SoftHSM 2.6: OAEP with a hash other than SHA-1)
       return refusedOnToken(`${what} with key '${label}' (${pkcs11Name(e)})`);
+    case 0x110: // CKR_WRAPPED_KEY_INVALID
+    case 0x112: // CKR_WRAPPED_KEY_LEN_RANGE
     case 0x40: // CKR_ENCRYPTED_DATA_INVALID
     case 0x41: // CKR_ENCRYPTED_DATA_LEN_RANGE
     case 0x20: // CKR_DATA_INVALID

@@ -212,11 +212,14 @@ export class SessionPool {
     this.connect();
     for (let attempt = 0; ; attempt++) {
       const generation = this.generation;
-      const session = await this.acquire();
+      let session = await this.acquire();
       const m = (this.lib as Library).m;
       try {
         return await fn({ m, session, find: (id, cls) => this.find(m, session, id, cls) });
       } catch (e) {
+        // A call that failed between C_*Init and its final call may leave the operation active on the
+        // session (SoftHSM checks arguments first): the session is replaced, never handed on poisoned.
+        session = this.replace(session, generation);
         const code = pkcs11Code(e);
         if (attempt === 0 && code !== null && RESET_CODES.has(code)) {
           this.reset(generation);
@@ -231,6 +234,20 @@ export class SessionPool {
       } finally {
         this.release(session, generation);
       }
+    }
+  }
+
+  /** Closes a session that may carry an unfinished operation and opens a fresh one in its place. */
+  private replace(session: Handle, generation: number): Handle {
+    const lib = this.lib;
+    if (generation !== this.generation || !lib || !this.slot) return session;
+    try {
+      const fresh = lib.m.C_OpenSession(this.slot, pkcs11.CKF_SERIAL_SESSION | pkcs11.CKF_RW_SESSION);
+      closeQuietly(lib.m, session);
+      this.all = this.all.map((s) => (s === session ? fresh : s));
+      return fresh;
+    } catch {
+      return session; // the token is going away: the reset path deals with it
     }
   }
 

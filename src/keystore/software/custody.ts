@@ -12,6 +12,7 @@ export class SoftwareCustody implements KeyCustody {
   constructor(private readonly master: MasterKey) {}
 
   async place(key: NewKey): Promise<PlacedKey> {
+    if (key.unwrap) throw new Error('a token unwrap reached the software keystore');
     const material = key.material ?? (await key.family.generate(key.params));
     const keyClass: KeyClass = material.secret ? 'secret' : material.privateKey ? 'private' : 'public';
     return { keyClass, publicKey: material.publicKey ?? null, ref: this.adopt(material), material };
