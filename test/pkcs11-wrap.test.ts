@@ -205,6 +205,25 @@ describe('PKCS#11 keystore: wrap and unwrap on the token (SoftHSM)', { skip: SOF
     assert.ok(!labels.some((l) => l.startsWith('bad-')), labels.join(','));
   });
 
+  it('RSA PKCS#1 v1.5 decryption on the token is refused (611: no implicit rejection around C_Decrypt), OAEP-SHA-1 decrypts; NONE_WITH_ECDSA of an empty digest → 612', async () => {
+    await km('/v1/key/import/plain', { label: 'rsa-dec', algorithm: 'RSA', privateKey: b64(rsaKek.privateKey.export({ type: 'pkcs8', format: 'der' })), attributes: { decrypt: true, sign: false, unwrap: false } });
+    const msg = randomBytes(20);
+    for (const cipherAlgorithm of ['RSA', 'RSA_PADDING_PKCS']) {
+      const ct = publicEncrypt({ key: rsaKek.publicKey, padding: constants.RSA_PKCS1_PADDING }, msg);
+      expectError(await ko('/v1/synchronousDecrypt', { decryptRequest: { encryptedPayload: b64(ct), decryptKeyName: 'rsa-dec', cipherAlgorithm } }), 400, 611);
+      expectError(await ko('/v1/synchronousDecrypt', { decryptRequest: { encryptedPayload: b64(randomBytes(256)), decryptKeyName: 'rsa-dec', cipherAlgorithm } }), 400, 611);
+    }
+    const oaep = await ko('/v1/synchronousDecrypt', { decryptRequest: { encryptedPayload: b64(publicEncrypt({ key: rsaKek.publicKey, oaepHash: 'sha1' }, msg)), decryptKeyName: 'rsa-dec', cipherAlgorithm: 'RSA_PADDING_OAEP' } });
+    assert.equal(oaep.statusCode, 200, oaep.body);
+    assert.deepEqual(unb64(oaep.json().payload), msg);
+    const sign = (payload: Buffer) => ko('/v1/synchronousSign', { signRequest: { payload: b64(payload), payloadType: 'UNSPECIFIED', signKeyName: 'ec-target', signatureAlgorithm: 'NONE_WITH_ECDSA' } });
+    expectError(await sign(Buffer.alloc(0)), 400, 612);
+    expectError(await sign(randomBytes(31)), 400, 612);
+    const digest = randomBytes(32);
+    const ok = await sign(digest);
+    assert.equal(ok.statusCode, 200, ok.body);
+  });
+
   it('TDEA on the token: generated and imported keys (CKM_DES3_*); TDEA_CBC / TDEA_ECB agree with node:crypto des-ede3 on the known key', async () => {
     const key = setOddParity(randomBytes(24));
     await km('/v1/key/import/plain', { label: 'tdea-known', algorithm: 'TDEA', secretKey: b64(key), attributes: { decrypt: true, encrypt: true, sign: false, unwrap: false } });

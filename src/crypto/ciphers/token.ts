@@ -77,6 +77,10 @@ export async function tokenSymmetricDecrypt(cipher: SymmetricCipher, token: Toke
 
 /** RSA decryption on the token: OAEP, PKCS#1 v1.5 (CKM_RSA_PKCS: a bad padding is the token's error, 410) or raw. */
 export async function tokenRsaDecrypt(cipher: Extract<CipherDescriptor, { kind: 'rsa' }> | { name: string; padding: 'pkcs1' | 'oaep' | 'none'; oaepHash: string | null }, token: TokenKey, ciphertext: Buffer): Promise<Buffer> {
+  // The software path answers a bad PKCS#1 v1.5 padding with implicit rejection (a synthetic message
+  // keyed from the private key) so that the answer is no padding oracle; around C_Decrypt Warden cannot
+  // do that, and CKM_RSA_PKCS reports the bad padding. Refused rather than a Bleichenbacher oracle (F11).
+  if (cipher.padding === 'pkcs1') throw refusedOnToken(`${cipher.name} decryption without implicit rejection (the token's CKM_RSA_PKCS answers a bad padding distinguishably; use OAEP)`);
   const mechanism: TokenMechanism =
     cipher.padding === 'oaep' ? { name: 'RSA_OAEP', hash: (cipher.oaepHash ?? 'sha1') as 'sha1' } : cipher.padding === 'pkcs1' ? { name: 'RSA_PKCS1_DECRYPT' } : { name: 'RSA_RAW' };
   try {
