@@ -82,7 +82,7 @@ export async function tokenRsaDecrypt(cipher: Extract<CipherDescriptor, { kind: 
   // do that, and CKM_RSA_PKCS reports the bad padding. Refused rather than a Bleichenbacher oracle (F11).
   if (cipher.padding === 'pkcs1') throw refusedOnToken(`${cipher.name} decryption without implicit rejection (the token's CKM_RSA_PKCS answers a bad padding distinguishably; use OAEP)`);
   const mechanism: TokenMechanism =
-    cipher.padding === 'oaep' ? { name: 'RSA_OAEP', hash: (cipher.oaepHash ?? 'sha1') as 'sha1' } : cipher.padding === 'pkcs1' ? { name: 'RSA_PKCS1_DECRYPT' } : { name: 'RSA_RAW' };
+    cipher.padding === 'oaep' ? { name: 'RSA_OAEP', hash: (cipher.oaepHash ?? 'sha1') as 'sha1' } : { name: 'RSA_RAW' };
   try {
     return await token.decrypt(mechanism, ciphertext);
   } catch (e) {
