@@ -18,15 +18,22 @@ export const REFUSED_KEY_ALGORITHMS: ReadonlySet<string> = new Set([
   'DSA', 'ChaCha20', 'Camellia', 'BLS', 'LMS', 'XMSS', 'ML-DSA', 'SLH-DSA', 'ML-KEM',
 ]);
 
-/** Signature algorithms a token key cannot make: SoftHSM has no SHA-3/Keccak for RSA, and no Schnorr. */
-export const REFUSED_SIGNATURES: readonly RegExp[] = [
-  /SCHNORR/,
-  /^(SHA3_\d+|KECCAK\d+)_WITH_RSA(_PSS)?$/,
-  /^NONE_WITH_RSA_PSS$/,
-];
+/**
+ * Signature algorithms a token key cannot make: BIP-340 Schnorr (no mechanism), RFC 6979 deterministic
+ * ECDSA (the token picks k itself), NONE_WITH_RSA_PSS (hash inferred from the digest length; not mapped).
+ * RSA with SHA-3/Keccak works: Warden hashes and the token signs the DigestInfo with CKM_RSA_PKCS.
+ */
+export const REFUSED_SIGNATURES: readonly RegExp[] = [/SCHNORR/, /_DETERMINISTIC$/, /^NONE_WITH_RSA_PSS$/];
 
-/** Cipher algorithms a token key cannot run (SoftHSM: AES ECB/CBC/CTR/GCM/key wrap, RSA PKCS#1 v1.5/OAEP only). */
+/** Cipher algorithms a token key cannot run at all (SoftHSM: AES ECB/CBC/CTR/GCM/key wrap, DES3, RSA). */
 export const REFUSED_CIPHERS: readonly RegExp[] = [/CCM/, /OFB/, /CFB/, /XTS/, /CHACHA/, /CAMELLIA/];
+
+/**
+ * Decryption the token refuses although it encrypts: RSA PKCS#1 v1.5 (no implicit rejection on the
+ * token, so a bad padding would answer differently from a good one) and OAEP with a SHA-2 hash (SoftHSM
+ * 2.6 has OAEP with SHA-1 only).
+ */
+export const REFUSED_DECRYPTIONS: readonly RegExp[] = [/^RSA$/, /^RSA_PADDING_PKCS$/, /^RSA_PADDING_OAEP_WITH_SHA(224|256|384|512)$/];
 
 /** Key attributes the token keystore cannot honour: derivation keeps the chain code beside the key. */
 export const REFUSED_ATTRIBUTES: ReadonlySet<string> = new Set(['bip32', 'slip10']);
@@ -39,6 +46,7 @@ export interface Operation {
   signature?: string;
   signatureType?: string;
   cipher?: string;
+  decrypt?: string;
   attribute?: string;
 }
 
@@ -49,6 +57,7 @@ export function refusedOnToken(op: Operation): boolean {
   if (op.signature !== undefined && REFUSED_SIGNATURES.some((r) => r.test(op.signature as string))) return true;
   if (op.signatureType !== undefined && REFUSED_SIGNATURE_TYPES.has(op.signatureType)) return true;
   if (op.cipher !== undefined && REFUSED_CIPHERS.some((r) => r.test(op.cipher as string))) return true;
+  if (op.decrypt !== undefined && [...REFUSED_CIPHERS, ...REFUSED_DECRYPTIONS].some((r) => r.test(op.decrypt as string))) return true;
   if (op.attribute !== undefined && REFUSED_ATTRIBUTES.has(op.attribute)) return true;
   return false;
 }
