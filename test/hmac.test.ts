@@ -1,5 +1,7 @@
 // HMAC-SHA256: /v1/synchronousHmac and the verifyHmacRequest form of /v1/verify, cross-checked with
 // `openssl dgst -mac HMAC`, plus the refusals (key type, attribute, role, Base64, size).
+// The same on the PKCS#11 keystore (CKM_SHA256_HMAC on the token).
+// warden-test-keystore: both
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';

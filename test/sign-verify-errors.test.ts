@@ -1,7 +1,7 @@
 // Negative paths of /v1/synchronousSign and /v1/verify: roles, missing keys, attributes, passwords,
 // Base64, unknown algorithms, key/algorithm mismatches, payload limits, option misuse — status AND code.
 // On the PKCS#11 keystore what the token cannot sign (Schnorr, raw PSS, ETH's v) is 400/611 instead.
-// (Joins the PKCS#11 pass once NONE_WITH_ECDSA with an empty payload is 612 on the token too.)
+// warden-test-keystore: both
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
