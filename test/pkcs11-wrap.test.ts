@@ -11,6 +11,7 @@ import { constants, createCipheriv, createDecipheriv, createPrivateKey, createPu
 import { SOFTHSM_LIBRARY, provisionToken, type TestToken } from './helpers/softhsm.ts';
 import { startTestWarden, type TestWarden } from './helpers/runtime.ts';
 import { trimDerPadding } from '../src/crypto/wrapping/wrap.ts';
+import { readChildren, readTlv } from '../src/crypto/signatures/der.ts';
 import { setOddParity } from '../src/crypto/families/symmetric.ts';
 import type { Pkcs11KeyStore } from '../src/keystore/pkcs11/keystore.ts';
 import { pkcs11 as P } from '../src/keystore/pkcs11/session-pool.ts';
@@ -222,6 +223,22 @@ describe('PKCS#11 keystore: wrap and unwrap on the token (SoftHSM)', { skip: SOF
     const digest = randomBytes(32);
     const ok = await sign(digest);
     assert.equal(ok.statusCode, 200, ok.body);
+  });
+
+  it('EC keys on curves node:crypto has no JWK for (brainpool, secp224k1): imported onto the token, exported plain to the same scalar, AES_WRAP_EC to the same key', async () => {
+    for (const curve of ['brainpoolP256r1', 'secp224k1', 'brainpoolP512r1']) {
+      const pair = generateKeyPairSync('ec', { namedCurve: curve });
+      const label = `ec-${curve}`;
+      await km('/v1/key/import/plain', { label, algorithm: 'EC', privateKey: b64(pair.privateKey.export({ type: 'pkcs8', format: 'der' })), attributes: { sign: true, decrypt: false, unwrap: false, ...EXPORTABLE } });
+      // The private scalar as OpenSSL reads it (SEC 1 ECPrivateKey's second element); the token's own PKCS#8 omits the optional public key.
+      const scalar = (der: Buffer) => readChildren(readTlv(createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }).export({ type: 'sec1', format: 'der' })).value)[1].value.toString('hex');
+      const r = await w.call('POST', '/v1/key/export/plain', { label });
+      assert.equal(r.statusCode, 200, r.body);
+      // Exported from the token: the same PKCS#8 as the software keystore would give (scalar, curve, public key).
+      assert.deepEqual(unb64(r.json().privateKey), pair.privateKey.export({ type: 'pkcs8', format: 'der' }), curve);
+      const plain = trimDerPadding(kwOpen(kek, await wrapped(await wrap(label, 'kek', 'AES_WRAP_EC')), false));
+      assert.deepEqual(scalar(plain), scalar(pair.privateKey.export({ type: 'pkcs8', format: 'der' }) as Buffer), curve);
+    }
   });
 
   it('TDEA on the token: generated and imported keys (CKM_DES3_*); TDEA_CBC / TDEA_ECB agree with node:crypto des-ede3 on the known key', async () => {

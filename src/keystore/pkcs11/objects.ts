@@ -6,7 +6,7 @@ import type { Template } from 'pkcs11js';
 import type { KeyClass, KeyMaterial, KeyParams } from '../../crypto/families/types.ts';
 import { ED25519_OID, curveByOid } from '../../crypto/curves.ts';
 import { encodeOid, encodeTlv } from '../../crypto/pqc/asn1.ts';
-import { readTlv } from '../../crypto/signatures/der.ts';
+import { readChildren, readTlv } from '../../crypto/signatures/der.ts';
 import { refusedOnToken, type TokenKey, type TokenKeyKind, type TokenMechanism } from '../../crypto/token.ts';
 import { WardenError, errors } from '../../server/errors.ts';
 import type { KeyAttributes } from '../interface.ts';
@@ -179,6 +179,27 @@ function readPublicKey(m: Module, session: Handle, handle: Handle, spec: ObjectS
 
 const fromB64u = (s: string | undefined): Buffer => Buffer.from(s ?? '', 'base64url');
 
+/**
+ * The private scalar of an EC PKCS#8, read from the DER: node:crypto's JWK export knows only P-256/384/521
+ * and secp256k1, not the brainpool, secp224, x962p239 … curves Warden holds.
+ */
+function ecScalar(pkcs8: Buffer): Buffer {
+  const [, , inner] = readChildren(readTlv(pkcs8).value); // PrivateKeyInfo { version, algorithm, privateKey }
+  const [, d] = readChildren(readTlv(inner.value).value); // ECPrivateKey { 1, privateKey, [0] parameters, [1] publicKey }
+  return Buffer.from(d.value);
+}
+
+/** PKCS#8 of an EC key from its scalar and its SPKI (curve OID and public point), as the software keystore stores it. */
+function ecPkcs8(d: Buffer, spki: Buffer): Buffer {
+  const [alg, point] = readChildren(readTlv(spki).value);
+  const [, curve] = readChildren(alg.value);
+  // SEC 1: the scalar as an octet string of the field's length (the token may drop leading zeros).
+  const size = (point.value.length - 2) / 2; // BIT STRING: unused-bits byte, 04 ‖ X ‖ Y
+  const scalar = d.length < size ? Buffer.concat([Buffer.alloc(size - d.length), d]) : d;
+  const sec1 = encodeTlv(0x30, Buffer.concat([Buffer.from([0x02, 0x01, 0x01]), encodeTlv(0x04, scalar), encodeTlv(0xa0, encodeTlv(0x06, curve.value)), encodeTlv(0xa1, encodeTlv(0x03, point.value))]));
+  return createPrivateKey({ key: sec1, format: 'der', type: 'sec1' }).export({ type: 'pkcs8', format: 'der' });
+}
+
 /** Puts imported material on the token with C_CreateObject (RSA components, EC/ED scalar, secret value). */
 export async function importObject(pool: SessionPool, spec: ObjectSpec, material: KeyMaterial): Promise<PlacedObject> {
   const what = `${spec.kind} key import`;
@@ -189,15 +210,18 @@ export async function importObject(pool: SessionPool, spec: ObjectSpec, material
     template = [b(P.CKA_CLASS, P.CKO_SECRET_KEY), b(P.CKA_KEY_TYPE, secretKeyType(spec.kind)), b(P.CKA_VALUE, material.secret)];
   } else if (material.privateKey) {
     keyClass = 'private';
-    const jwk = createPrivateKey({ key: material.privateKey, format: 'der', type: 'pkcs8' }).export({ format: 'jwk' }) as JsonWebKey;
-    if (spec.kind === 'RSA') {
+    if (spec.kind === 'EC') {
+      template = [b(P.CKA_CLASS, P.CKO_PRIVATE_KEY), b(P.CKA_KEY_TYPE, P.CKK_EC), b(P.CKA_EC_PARAMS, curveParams(spec)), b(P.CKA_VALUE, ecScalar(material.privateKey))];
+    } else if (spec.kind === 'RSA') {
+      const jwk = createPrivateKey({ key: material.privateKey, format: 'der', type: 'pkcs8' }).export({ format: 'jwk' }) as JsonWebKey;
       template = [
         b(P.CKA_CLASS, P.CKO_PRIVATE_KEY), b(P.CKA_KEY_TYPE, P.CKK_RSA),
         b(P.CKA_MODULUS, fromB64u(jwk.n)), b(P.CKA_PUBLIC_EXPONENT, fromB64u(jwk.e)), b(P.CKA_PRIVATE_EXPONENT, fromB64u(jwk.d)),
         b(P.CKA_PRIME_1, fromB64u(jwk.p)), b(P.CKA_PRIME_2, fromB64u(jwk.q)), b(P.CKA_EXPONENT_1, fromB64u(jwk.dp)), b(P.CKA_EXPONENT_2, fromB64u(jwk.dq)), b(P.CKA_COEFFICIENT, fromB64u(jwk.qi)),
       ];
     } else {
-      template = [b(P.CKA_CLASS, P.CKO_PRIVATE_KEY), b(P.CKA_KEY_TYPE, spec.kind === 'ED' ? CKK_EC_EDWARDS : P.CKK_EC), b(P.CKA_EC_PARAMS, curveParams(spec)), b(P.CKA_VALUE, fromB64u(jwk.d))];
+      const jwk = createPrivateKey({ key: material.privateKey, format: 'der', type: 'pkcs8' }).export({ format: 'jwk' }) as JsonWebKey;
+      template = [b(P.CKA_CLASS, P.CKO_PRIVATE_KEY), b(P.CKA_KEY_TYPE, CKK_EC_EDWARDS), b(P.CKA_EC_PARAMS, curveParams(spec)), b(P.CKA_VALUE, fromB64u(jwk.d))];
     }
   } else {
     throw new WardenError(600, 'nothing to import');
@@ -243,6 +267,10 @@ export async function exportObject(pool: SessionPool, spec: Pick<ObjectSpec, 'id
     return await pool.run(({ m, session, find }) => {
       const h = find(spec.id, cls);
       if (keyClass === 'secret') return { secret: m.C_GetAttributeValue(session, h, [{ type: P.CKA_VALUE }])[0].value as Buffer };
+      if (spec.kind === 'EC') {
+        const d = m.C_GetAttributeValue(session, h, [{ type: P.CKA_VALUE }])[0].value as Buffer;
+        return { privateKey: ecPkcs8(d, publicKey as Buffer), publicKey: publicKey ?? undefined };
+      }
       let jwk: JsonWebKey;
       const pub = createPublicKey({ key: publicKey as Buffer, format: 'der', type: 'spki' }).export({ format: 'jwk' }) as JsonWebKey;
       if (spec.kind === 'RSA') {
