@@ -7,7 +7,7 @@
 // warden-test-db: any
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { constants, createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, generateKeyPairSync, privateDecrypt, publicEncrypt, randomBytes, verify as nodeVerify } from 'node:crypto';
+import { constants, createCipheriv, createHash, createDecipheriv, createPrivateKey, createPublicKey, generateKeyPairSync, privateDecrypt, publicEncrypt, randomBytes, verify as nodeVerify } from 'node:crypto';
 import { SOFTHSM_LIBRARY, provisionToken, type TestToken } from './helpers/softhsm.ts';
 import { startTestWarden, type TestWarden } from './helpers/runtime.ts';
 import { trimDerPadding } from '../src/crypto/wrapping/wrap.ts';
@@ -239,6 +239,41 @@ describe('PKCS#11 keystore: wrap and unwrap on the token (SoftHSM)', { skip: SOF
       const plain = trimDerPadding(kwOpen(kek, await wrapped(await wrap(label, 'kek', 'AES_WRAP_EC')), false));
       assert.deepEqual(scalar(plain), scalar(pair.privateKey.export({ type: 'pkcs8', format: 'der' }) as Buffer), curve);
     }
+  });
+
+  it('DSA on the token: generated (CKM_DSA_KEY_PAIR_GEN) and imported keys sign (CKM_DSA_SHA*, NONE_WITH_DSA via CKM_DSA); node:crypto verifies; export and AES_WRAP_DSA give the known PKCS#8', async () => {
+    const known = generateKeyPairSync('dsa', { modulusLength: 2048, divisorLength: 256 });
+    const pkcs8 = known.privateKey.export({ type: 'pkcs8', format: 'der' });
+    const attrs = { sign: true, decrypt: false, unwrap: false, ...EXPORTABLE };
+    const imported = await km('/v1/key/import/plain', { label: 'dsa-known', algorithm: 'DSA', privateKey: b64(pkcs8), attributes: attrs });
+    assert.equal(imported.json().json.keySize, 2048);
+    const generated = await km('/v1/key', { label: 'dsa-gen', algorithm: 'DSA', keySize: 2048, attributes: { sign: true, decrypt: false, unwrap: false } });
+    const genPublic = createPublicKey({ key: unb64(generated.json().json.publicKey), format: 'der', type: 'spki' });
+    assert.equal(genPublic.asymmetricKeyType, 'dsa');
+    assert.equal(genPublic.asymmetricKeyDetails?.modulusLength, 2048);
+    const payload = randomBytes(100);
+    for (const [label, pub] of [['dsa-known', known.publicKey], ['dsa-gen', genPublic]] as const) {
+      for (const [alg, hash] of [['SHA256_WITH_DSA', 'sha256'], ['SHA1_WITH_DSA', 'sha1'], ['SHA512_WITH_DSA', 'sha512']] as const) {
+        const r = await ko('/v1/synchronousSign', { signRequest: { payload: b64(payload), payloadType: 'UNSPECIFIED', signKeyName: label, signatureAlgorithm: alg } });
+        assert.equal(r.statusCode, 200, r.body);
+        assert.ok(nodeVerify(hash, payload, pub, unb64(r.json().signature)), `${label} ${alg}`);
+      }
+    }
+    // NONE_WITH_DSA over a SHA-256 digest: the same signature as SHA256_WITH_DSA would verify.
+    const digest = createHash('sha256').update(payload).digest();
+    const none = await ko('/v1/synchronousSign', { signRequest: { payload: b64(digest), payloadType: 'UNSPECIFIED', signKeyName: 'dsa-known', signatureAlgorithm: 'NONE_WITH_DSA' } });
+    assert.equal(none.statusCode, 200, none.body);
+    assert.ok(nodeVerify('sha256', payload, known.publicKey, unb64(none.json().signature)));
+    const raw = await ko('/v1/synchronousSign', { signRequest: { payload: b64(payload), payloadType: 'UNSPECIFIED', signKeyName: 'dsa-known', signatureAlgorithm: 'SHA256_WITH_DSA', signatureType: 'RAW' } });
+    assert.equal(raw.statusCode, 200, raw.body);
+    assert.equal(unb64(raw.json().signature).length, 64);
+    assert.ok(nodeVerify('sha256', payload, { key: known.publicKey, dsaEncoding: 'ieee-p1363' }, unb64(raw.json().signature)));
+    expectError(await ko('/v1/synchronousSign', { signRequest: { payload: b64(randomBytes(33)), payloadType: 'UNSPECIFIED', signKeyName: 'dsa-known', signatureAlgorithm: 'NONE_WITH_DSA' } }), 400, 612);
+    const exp = await w.call('POST', '/v1/key/export/plain', { label: 'dsa-known' });
+    assert.equal(exp.statusCode, 200, exp.body);
+    assert.deepEqual(unb64(exp.json().privateKey), pkcs8);
+    const padded = Buffer.concat([pkcs8, Buffer.alloc((8 - (pkcs8.length % 8)) % 8)]);
+    assert.deepEqual(await wrapped(await wrap('dsa-known', 'kek', 'AES_WRAP_DSA')), kw(kek, padded, false));
   });
 
   it('TDEA on the token: generated and imported keys (CKM_DES3_*); TDEA_CBC / TDEA_ECB agree with node:crypto des-ede3 on the known key', async () => {

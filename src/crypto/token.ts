@@ -30,7 +30,7 @@ export type TokenMechanism =
   /** DSA: `hash` = the token hashes (CKM_DSA_SHA*) or Warden pre-hashes for CKM_DSA; null = the payload is the digest. Raw r‖s. */
   | { name: 'DSA'; hash: TokenHash | null };
 
-export type TokenKeyKind = 'RSA' | 'EC' | 'ED' | 'AES' | 'HMAC' | 'DES3';
+export type TokenKeyKind = 'RSA' | 'EC' | 'ED' | 'DSA' | 'AES' | 'HMAC' | 'DES3';
 
 /**
  * An unwrap the token runs itself (C_UnwrapKey): the wrapped bytes become the new key's token object

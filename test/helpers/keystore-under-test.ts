@@ -11,11 +11,11 @@ export const ON_TOKEN = ON_PKCS11;
 
 /**
  * Key algorithms (the wire `algorithm` of create/import) the token does not hold: post-quantum,
- * BLS and stateful hash-based keys (no mechanism), ChaCha20 and Camellia (none on SoftHSM), and DSA,
- * which SoftHSM has but Warden's token keystore does not map.
+ * BLS and stateful hash-based keys (no mechanism), ChaCha20 and Camellia (none on SoftHSM). DSA and
+ * TDEA keys live on the token (CKM_DSA*, CKM_DES3_*).
  */
 export const REFUSED_KEY_ALGORITHMS: ReadonlySet<string> = new Set([
-  'DSA', 'ChaCha20', 'Camellia', 'BLS', 'LMS', 'XMSS', 'ML-DSA', 'SLH-DSA', 'ML-KEM',
+  'ChaCha20', 'Camellia', 'BLS', 'LMS', 'XMSS', 'ML-DSA', 'SLH-DSA', 'ML-KEM',
 ]);
 
 /**

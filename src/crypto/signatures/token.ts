@@ -3,7 +3,7 @@
 // the hash is one PKCS#11 has no mechanism for); the private key is only ever used on the token.
 // Verification needs no token: it runs on the public key in software (docs/hsm.md).
 import { WardenError } from '../../server/errors.ts';
-import { DIGEST_LENGTHS as ECDSA_DIGEST_LENGTHS, type HashInfo } from '../hashes.ts';
+import { DIGEST_LENGTHS, type HashInfo } from '../hashes.ts';
 import { rawToDer, refusedOnToken, type TokenHash, type TokenKey } from '../token.ts';
 import { bytesToBigint, bigintToBytes } from './der.ts';
 import { MAX_HASHED_PAYLOAD, type SignOptions, type SignatureAlgorithm, type SignatureKey } from './types.ts';
@@ -48,7 +48,7 @@ export async function signOnToken(alg: SignatureAlgorithm, key: SignatureKey, to
       if (alg.deterministic) throw refusedOnToken(`${alg.name} (RFC 6979 nonces come from the private key)`);
       let raw: Buffer;
       // NONE_WITH_ECDSA: the same digest-length rule as in software (an empty digest is no digest).
-      if (!hash && !ECDSA_DIGEST_LENGTHS.includes(payload.length)) throw new WardenError(612, `${alg.name} takes a digest of ${ECDSA_DIGEST_LENGTHS.join(', ')} bytes, got ${payload.length}`);
+      if (!hash && !DIGEST_LENGTHS.includes(payload.length)) throw new WardenError(612, `${alg.name} takes a digest of ${DIGEST_LENGTHS.join(', ')} bytes, got ${payload.length}`);
       if (!hash) raw = await token.sign({ name: 'ECDSA', hash: null }, payload);
       else {
         const h = tokenHashOf(hash);
@@ -60,6 +60,18 @@ export async function signOnToken(alg: SignatureAlgorithm, key: SignatureKey, to
     }
     case 'EDDSA':
       return token.sign({ name: 'EDDSA' }, payload);
+    case 'DSA': {
+      let raw: Buffer;
+      if (!hash) {
+        // NONE_WITH_DSA: a supplied digest, signed by CKM_DSA with the token's random k (software: RFC 6979 k).
+        if (!DIGEST_LENGTHS.includes(payload.length)) throw new WardenError(612, `${alg.name} takes a digest of ${DIGEST_LENGTHS.join(', ')} bytes, got ${payload.length}`);
+        raw = await token.sign({ name: 'DSA', hash: null }, payload);
+      } else {
+        const h = tokenHashOf(hash);
+        raw = h ? await token.sign({ name: 'DSA', hash: h }, payload) : await token.sign({ name: 'DSA', hash: null }, hash.digest(payload));
+      }
+      return opts.signatureType === 'RAW' ? raw : rawToDer(raw);
+    }
     default:
       throw refusedOnToken(`${alg.name} signatures`);
   }
