@@ -10,7 +10,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { FileHeaderError, P384_OID, openFileKey, recipientKeyId, type FileKey } from '../crypto/ecies/format.ts';
+import { FileHeaderError, P384_OID, openFileKey, openFileKeyWith, recipientKeyId, type FileKey } from '../crypto/ecies/format.ts';
 import { DecryptStream, EncryptStream, FileAuthError } from '../crypto/ecies/stream.ts';
 import type { KeyInfo } from '../keystore/interface.ts';
 import { WardenError } from '../server/errors.ts';
@@ -249,6 +249,9 @@ export const fileEncryptionRoutes: RouteGroup = () => [
                   if (!recipientKeyId(info.publicKey as Buffer).equals(h.keyId)) {
                     throw new WardenError(410, `The file was encrypted for another key than '${request.keyName}'`);
                   }
+                  // A key on a PKCS#11 token agrees there (CKM_ECDH1_DERIVE); the KDF and the file stay here.
+                  const token = material.token;
+                  if (token) return openFileKeyWith((point) => token.ecdh(point), h);
                   if (!material.privateKey) throw new WardenError(613, `Key '${request.keyName}' has no private key`);
                   return openFileKey(material.privateKey, h);
                 });

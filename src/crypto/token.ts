@@ -60,6 +60,8 @@ export interface TokenKey {
    * object), then import onto the token like a plain import. Needs CKA_UNWRAP, not CKA_DECRYPT.
    */
   unwrapToBytes(mechanism: TokenMechanism, wrapped: Buffer): Promise<Buffer>;
+  /** ECDH (CKM_ECDH1_DERIVE, no KDF) with a peer's uncompressed point: the shared secret, for a KDF Warden runs. */
+  ecdh(peerPoint: Buffer): Promise<Buffer>;
 }
 
 /** 611 for an operation the token cannot run on its own key. */

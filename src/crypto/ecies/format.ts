@@ -86,16 +86,24 @@ export function newFileKey(recipientSpki: Buffer, chunkSize = DEFAULT_CHUNK_SIZE
 
 /** Recipient side: ECDH with the recipient's PKCS#8 private key. A point off the curve is a header error. */
 export function openFileKey(privateKeyPkcs8: Buffer, header: FileHeader): FileKey {
-  let peer: KeyObject;
+  const shared = diffieHellman({ privateKey: createPrivateKey({ key: privateKeyPkcs8, format: 'der', type: 'pkcs8' }), publicKey: ephemeralKey(header) });
+  return fileKeyFrom(shared, header.raw, header.chunkSize);
+}
+
+/** The same with the ECDH run elsewhere (a key on a PKCS#11 token): `agree` gets the checked ephemeral point. */
+export async function openFileKeyWith(agree: (peerPoint: Buffer) => Promise<Buffer>, header: FileHeader): Promise<FileKey> {
+  ephemeralKey(header);
+  return fileKeyFrom(await agree(header.ephemeralPoint), header.raw, header.chunkSize);
+}
+
+function ephemeralKey(header: FileHeader): KeyObject {
   try {
     const x = header.ephemeralPoint.subarray(1, 49).toString('base64url');
     const y = header.ephemeralPoint.subarray(49, 97).toString('base64url');
-    peer = createPublicKey({ key: { kty: 'EC', crv: 'P-384', x, y }, format: 'jwk' });
+    return createPublicKey({ key: { kty: 'EC', crv: 'P-384', x, y }, format: 'jwk' });
   } catch {
     throw new FileHeaderError('the ephemeral public key is not a point on P-384');
   }
-  const shared = diffieHellman({ privateKey: createPrivateKey({ key: privateKeyPkcs8, format: 'der', type: 'pkcs8' }), publicKey: peer });
-  return fileKeyFrom(shared, header.raw, header.chunkSize);
 }
 
 /** STREAM nonce (Hoang, Reyhanitabar, Rogaway, Vizár 2015): prefix(7) ‖ counter(4, big-endian) ‖ last(1). */

@@ -475,6 +475,22 @@ export class Pkcs11Key implements TokenKey {
     });
   }
 
+  ecdh(peerPoint: Buffer): Promise<Buffer> {
+    if (this.kind !== 'EC') throw refusedOnToken(`ECDH with the ${this.kind} key '${this.label}'`);
+    if (!this.pool.mechanisms.has(P.CKM_ECDH1_DERIVE)) throw refusedOnToken(`ECDH with key '${this.label}'`);
+    // The shared secret is a session object that releases its value: it feeds Warden's own KDF (the key stays on the token).
+    const template: Template = [b(P.CKA_CLASS, P.CKO_SECRET_KEY), b(P.CKA_KEY_TYPE, P.CKK_GENERIC_SECRET), b(P.CKA_TOKEN, false), b(P.CKA_SENSITIVE, false), b(P.CKA_EXTRACTABLE, true), b(P.CKA_VALUE_LEN, (peerPoint.length - 1) / 2)];
+    const mechanism = { mechanism: P.CKM_ECDH1_DERIVE, parameter: { type: P.CK_PARAMS_EC_DH, kdf: P.CKD_NULL, publicData: peerPoint } };
+    return this.run('key agreement', async ({ m, session, find }) => {
+      const h = await m.C_DeriveKeyAsync(session, mechanism, find(this.id, this.cls), template);
+      try {
+        return m.C_GetAttributeValue(session, h, [{ type: P.CKA_VALUE }])[0].value as Buffer;
+      } finally {
+        m.C_DestroyObject(session, h);
+      }
+    });
+  }
+
   /** SoftHSM 2.6 cannot encode an EdDSA key for C_WrapKey (CKR_KEY_NOT_WRAPPABLE): a limit of the token, not of the key. */
   checkWrappable(): void {
     if (this.kind === 'ED') throw refusedOnToken(`wrapping the EdDSA key '${this.label}' (the token cannot encode it for C_WrapKey)`);
