@@ -8,6 +8,7 @@ import type { KeyInfo, KeyStore } from '../keystore/interface.ts';
 import { subtle, x509 } from './x509.ts';
 import { addDays, encodeName, issueCertificate, keyIdentifier, randomSerial, standardExtensions, wholeSeconds } from './certificates.ts';
 import { withSigner } from './signer.ts';
+import { encodeTlv, readTlv } from '../crypto/signatures/der.ts';
 import { policyXml } from '../workflow/policy-xml.ts';
 import { addressTruncatedOf } from '../crypto/addresses/index.ts';
 import { derivedAttributesOf } from '../crypto/derivation/keys.ts';
@@ -115,7 +116,9 @@ export class Attestation {
     return withSigner(this.keystore, this.keyName, null, 'SHA256_WITH_RSA', async (signer) => {
       const spki = signer.info.publicKey as Buffer;
       const keyId = keyIdentifier(spki);
-      const name = encodeName({ commonName: `Warden attestation key ${this.keyName}`, organizationName: 'Warden' });
+      // The same subject as the software keystore's certificate: CN first, then O (encodeName orders by its table, O before CN).
+      const rdns = (n: Buffer) => readTlv(n).value;
+      const name = encodeTlv(0x30, Buffer.concat([rdns(encodeName({ commonName: `Warden attestation key ${this.keyName}` })), rdns(encodeName({ organizationName: 'Warden' }))]));
       const now = wholeSeconds();
       return issueCertificate({
         serial: randomSerial(), issuer: name, subject: name, notBefore: addDays(now, 0), notAfter: addDays(now, 20 * 365), spki,
