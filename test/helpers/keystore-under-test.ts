@@ -35,6 +35,13 @@ export const REFUSED_CIPHERS: readonly RegExp[] = [/CCM/, /OFB/, /CFB/, /XTS/, /
  */
 export const REFUSED_DECRYPTIONS: readonly RegExp[] = [/^RSA$/, /^RSA_PADDING_PKCS$/, /^RSA_PADDING_OAEP_WITH_SHA(224|256|384|512)$/];
 
+/**
+ * Wrap methods refused for token keys: RFC 5649 of an asymmetric key (PKCS#11 leaves the encoding before
+ * the padding to the token, so the blob would not unwrap to the key's PKCS#8 as elsewhere), any wrap of
+ * an EdDSA key (SoftHSM: CKR_KEY_NOT_WRAPPABLE) and RSA-OAEP wrapping (SoftHSM's OAEP is SHA-1 only).
+ */
+export const REFUSED_WRAPS: readonly RegExp[] = [/^AES_WRAP_PAD_(RSA|EC|ED|DSA)$/, /^AES_WRAP_ED$/, /^RSA_WRAP_OAEP$/];
+
 /** Key attributes the token keystore cannot honour: derivation keeps the chain code beside the key. */
 export const REFUSED_ATTRIBUTES: ReadonlySet<string> = new Set(['bip32', 'slip10']);
 
@@ -47,6 +54,7 @@ export interface Operation {
   signatureType?: string;
   cipher?: string;
   decrypt?: string;
+  wrap?: string;
   attribute?: string;
 }
 
@@ -58,6 +66,7 @@ export function refusedOnToken(op: Operation): boolean {
   if (op.signatureType !== undefined && REFUSED_SIGNATURE_TYPES.has(op.signatureType)) return true;
   if (op.cipher !== undefined && REFUSED_CIPHERS.some((r) => r.test(op.cipher as string))) return true;
   if (op.decrypt !== undefined && [...REFUSED_CIPHERS, ...REFUSED_DECRYPTIONS].some((r) => r.test(op.decrypt as string))) return true;
+  if (op.wrap !== undefined && REFUSED_WRAPS.some((r) => r.test(op.wrap as string))) return true;
   if (op.attribute !== undefined && REFUSED_ATTRIBUTES.has(op.attribute)) return true;
   return false;
 }
