@@ -38,6 +38,9 @@ export function pkcs11Name(e: unknown): string {
   return e instanceof pkcs11.Pkcs11Error ? e.message : e instanceof Error ? e.message : String(e);
 }
 
+/** No object with the CKA_ID asked for: the row points at nothing the library knows of (yet). */
+class MissingObjectError extends WardenError {}
+
 export interface SessionContext {
   m: Module;
   session: Handle;
@@ -112,6 +115,9 @@ export class SessionPool {
   tokenLabel = '';
   /** How many times the pool re-opened its sessions after a reset (metrics, tests). */
   resets = 0;
+  /** A re-initialisation of the library in progress (reindex): sessions are neither handed out nor passed on. */
+  private reindexing: Promise<void> | null = null;
+  private lastReindex = 0;
 
   constructor(private readonly opts: Pkcs11Options) {}
 
@@ -166,6 +172,7 @@ export class SessionPool {
   }
 
   private acquire(): Promise<Handle> {
+    if (this.reindexing) return this.reindexing.then(() => this.acquire());
     const s = this.free.pop();
     if (s) return Promise.resolve(s);
     return new Promise((resolve) => this.waiters.push(resolve));
@@ -173,6 +180,10 @@ export class SessionPool {
 
   private release(s: Handle, generation: number): void {
     if (generation !== this.generation) return; // a session of the library before the reset
+    if (this.reindexing) {
+      this.free.push(s);
+      return;
+    }
     const waiter = this.waiters.shift();
     if (waiter) waiter(s);
     else this.free.push(s);
@@ -210,7 +221,9 @@ export class SessionPool {
   /** Runs `fn` on a session of its own; a reset of the token is recovered from once. */
   async run<T>(fn: (ctx: SessionContext) => Promise<T> | T): Promise<T> {
     this.connect();
+    let reindexFrom: number | null = null;
     for (let attempt = 0; ; attempt++) {
+      if (reindexFrom !== null) await this.reindex(reindexFrom);
       const generation = this.generation;
       let session = await this.acquire();
       const m = (this.lib as Library).m;
@@ -230,11 +243,58 @@ export class SessionPool {
           this.handles.clear();
           continue;
         }
+        // An object another process created that this library does not list: look again on a fresh index.
+        if (attempt === 0 && e instanceof MissingObjectError && this.mayReindex()) {
+          reindexFrom = generation;
+          continue;
+        }
         throw e;
       } finally {
         this.release(session, generation);
       }
     }
+  }
+
+  /** Only a pool that is the library's one user in the process, and initialised it, re-initialises it (at most once a second). */
+  private mayReindex(): boolean {
+    const lib = this.lib;
+    return !!lib && lib.users === 1 && lib.ours && Date.now() - this.lastReindex >= 1000;
+  }
+
+  /**
+   * SoftHSM (file store) can miss an object another process was writing while this one read the token
+   * directory: the half-written file stays invalid in this process, so the object is never listed
+   * (serve --workers: a key made through one worker, "missing" in the other). Re-initialising the
+   * library re-reads every object. Nothing may run meanwhile (in-flight calls would lose their
+   * session under the threadpool), so the pool first waits for every session to come back.
+   */
+  private reindex(generation: number): Promise<void> {
+    if (this.reindexing) return this.reindexing;
+    const lib = this.lib;
+    if (generation !== this.generation || !lib || !this.mayReindex()) return Promise.resolve();
+    this.lastReindex = Date.now();
+    this.reindexing = (async () => {
+      // A caller that holds a session while it waits for another (none should) must not deadlock this: give up after 5 s.
+      const deadline = Date.now() + 5000;
+      while (this.free.length < this.all.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+      if (this.free.length < this.all.length) return;
+      this.generation++;
+      this.resets++;
+      for (const s of this.all) closeQuietly(lib.m, s);
+      this.all = [];
+      this.free = [];
+      try {
+        lib.m.C_Finalize();
+      } catch {
+        // not initialised
+      }
+      initialize(lib.m);
+      this.reindexing = null;
+      this.openSessions(lib.m);
+    })().finally(() => {
+      this.reindexing = null;
+    });
+    return this.reindexing;
   }
 
   /** Closes a session that may carry an unfinished operation and opens a fresh one in its place. */
@@ -262,9 +322,8 @@ export class SessionPool {
     } finally {
       m.C_FindObjectsFinal(session);
     }
-    if (found.length !== 1) {
-      throw new WardenError(701, found.length === 0 ? `the token object ${id.toString('hex')} is missing from token '${this.tokenLabel}'` : `token '${this.tokenLabel}' holds several objects with CKA_ID ${id.toString('hex')}`);
-    }
+    if (found.length === 0) throw new MissingObjectError(701, `the token object ${id.toString('hex')} is missing from token '${this.tokenLabel}'`);
+    if (found.length !== 1) throw new WardenError(701, `token '${this.tokenLabel}' holds several objects with CKA_ID ${id.toString('hex')}`);
     this.handles.set(key, found[0]);
     return found[0];
   }
