@@ -1,6 +1,9 @@
 // Every signature algorithm of the registry × every key family and curve it runs on, through the HTTP
 // API: sign here → verify with the openssl CLI (or @noble for what openssl 3.0 lacks: Keccak digests,
-// BIP-340), openssl-signed → /v1/verify true, a flipped bit → false; RAW and DER both ways.
+// BIP-340), openssl-signed → /v1/verify true, a flipped bit → false; RAW and DER both ways. On the
+// PKCS#11 keystore the same on the token; what it cannot sign (Schnorr, deterministic ECDSA,
+// NONE_WITH_RSA_PSS, ETH) is asserted as 400/611, and verification (public-key work) still holds.
+// warden-test-keystore: both
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, createPrivateKey, randomBytes } from 'node:crypto';
@@ -10,6 +13,7 @@ import { EC_CURVES } from '../src/crypto/curves.ts';
 import { SIGNATURE_ALGORITHMS } from '../src/crypto/signatures/registry.ts';
 import type { SignatureAlgorithm } from '../src/crypto/signatures/types.ts';
 import { ON_POSTGRES } from './helpers/postgres.ts';
+import { ON_TOKEN, assertRefusedOnToken, refusedOnToken } from './helpers/keystore-under-test.ts';
 import { startTestWarden, type TestWarden } from './helpers/runtime.ts';
 import { TempFiles, fastDataDir, importTestKey, openssl, opensslKey, pool, type TestKey } from './helpers/signature-keys.ts';
 
@@ -158,13 +162,19 @@ describe('signatures: every algorithm × key family × curve, cross-checked with
 
   before(async () => {
     w = await startTestWarden({ dataDir: fastDataDir() });
+    const specs = [
+      { algorithm: 'RSA' as const, label: 'rsa-2048' },
+      { algorithm: 'ED' as const, label: 'ed25519' },
+      { algorithm: 'DSA' as const, label: 'dsa-2048' },
+      ...CURVES.map((c) => ({ algorithm: 'EC' as const, label: `ec-${c.name}`, curve: c.nodeName as string })),
+    ];
+    // A family the token cannot hold is refused at import (asserted here) and has no keys below.
+    for (const spec of specs.filter((x) => refusedOnToken({ key: x.algorithm }))) {
+      const k = await opensslKey(files, spec.algorithm);
+      assertRefusedOnToken(await w.call('POST', '/v1/key/import/plain', { label: spec.label, algorithm: spec.algorithm, privateKey: k.pkcs8.toString('base64'), attributes: { sign: true } }), `${spec.algorithm} import`);
+    }
     const made = await pool(
-      [
-        { algorithm: 'RSA' as const, label: 'rsa-2048' },
-        { algorithm: 'ED' as const, label: 'ed25519' },
-        { algorithm: 'DSA' as const, label: 'dsa-2048' },
-        ...CURVES.map((c) => ({ algorithm: 'EC' as const, label: `ec-${c.name}`, curve: c.nodeName as string })),
-      ],
+      specs.filter((x) => !refusedOnToken({ key: x.algorithm })),
       4,
       async (spec) => importTestKey(w, spec.label, await opensslKey(files, spec.algorithm, { curve: 'curve' in spec ? spec.curve : undefined })),
     );
@@ -203,6 +213,13 @@ describe('signatures: every algorithm × key family × curve, cross-checked with
   for (const alg of CLASSIC) {
     it(`${alg.name}`, async () => {
       const family = alg.keyAlgorithms[0];
+      if (refusedOnToken({ key: family })) {
+        // No key of this family on the token (its import was refused in before()).
+        const r = await sign(alg.name, `${family.toLowerCase()}-2048`, randomBytes(32));
+        assert.equal(r.statusCode, 404, r.body);
+        assert.equal(r.json().errorCode, 650, r.body);
+        return;
+      }
       const eligible = keys[family]
         .filter((k) => !alg.curves || (k.curveOid !== null && alg.curves.includes(k.curveOid)))
         // The crypto does not depend on the database: the PostgreSQL pass keeps two curves per EC algorithm.
@@ -211,6 +228,13 @@ describe('signatures: every algorithm × key family × curve, cross-checked with
       await pool(eligible, 4, async (key) => {
         const plan = planFor(alg, key);
         const where = `${alg.name} on ${key.label}`;
+        if (refusedOnToken({ signature: alg.name })) {
+          // The token cannot sign this; verifying (public-key work, in software) still holds.
+          assertRefusedOnToken(await sign(alg.name, key.label, plan.payload), where);
+          assert.equal(await verify(alg.name, key.label, plan.payload, await opensslSign(files, plan, key)), true, `${where}: openssl's signature`);
+          cases++;
+          return;
+        }
         // sign here (DER) → openssl verifies
         const r = await sign(alg.name, key.label, plan.payload);
         assert.equal(r.statusCode, 200, `${where}: ${r.body}`);
@@ -260,19 +284,26 @@ describe('signatures: every algorithm × key family × curve, cross-checked with
       assert.equal(await verify(`${name}_WITH_RSA_PSS`, 'rsa-2048', msg, Buffer.from(p.json().signature, 'base64')), true);
       // NONE_WITH_RSA_PSS infers the hash from the digest length.
       const n = await sign('NONE_WITH_RSA_PSS', 'rsa-2048', sha(h, msg));
+      if (refusedOnToken({ signature: 'NONE_WITH_RSA_PSS' })) {
+        assertRefusedOnToken(n, 'NONE_WITH_RSA_PSS');
+        continue;
+      }
       assert.equal(n.statusCode, 200, n.body);
       assert.equal(await verify(`${name}_WITH_RSA_PSS`, 'rsa-2048', msg, Buffer.from(n.json().signature, 'base64')), true, `NONE_WITH_RSA_PSS over a ${len}-byte digest`);
     }
     // SHA-1 is inferred too (20 bytes).
     const s1 = await sign('NONE_WITH_RSA_PSS', 'rsa-2048', sha('sha1', msg));
-    assert.equal(s1.statusCode, 200);
-    assert.equal(await verify('SHA1_WITH_RSA_PSS', 'rsa-2048', msg, Buffer.from(s1.json().signature, 'base64')), true);
+    if (refusedOnToken({ signature: 'NONE_WITH_RSA_PSS' })) assertRefusedOnToken(s1, 'NONE_WITH_RSA_PSS over SHA-1');
+    else {
+      assert.equal(s1.statusCode, 200);
+      assert.equal(await verify('SHA1_WITH_RSA_PSS', 'rsa-2048', msg, Buffer.from(s1.json().signature, 'base64')), true);
+    }
   });
 
   it('NONE_WITH_ECDSA / NONE_WITH_DSA take every SHA-1/SHA-2 digest length, truncated as X9.62 / FIPS 186-4 say', async () => {
     const msg = randomBytes(64);
     for (const h of ['sha1', 'sha224', 'sha256', 'sha384', 'sha512']) {
-      for (const key of [keys.EC.find((k) => k.curveName === 'secp224r1') as TestKey, keys.EC.find((k) => k.curveName === 'secp521r1') as TestKey, keys.DSA[0]]) {
+      for (const key of [keys.EC.find((k) => k.curveName === 'secp224r1') as TestKey, keys.EC.find((k) => k.curveName === 'secp521r1') as TestKey, ...keys.DSA.slice(0, 1)]) {
         const alg = key.algorithm === 'DSA' ? 'NONE_WITH_DSA' : 'NONE_WITH_ECDSA';
         const d = sha(h, msg);
         const r = await sign(alg, key.label, d);
@@ -287,10 +318,20 @@ describe('signatures: every algorithm × key family × curve, cross-checked with
 
   it('NONE_WITH_DSA is deterministic (RFC 6979) and SHA256_WITH_ECDSA_DETERMINISTIC too', async () => {
     const d = sha('sha256', Buffer.from('determinism'));
-    const a = await sign('NONE_WITH_DSA', 'dsa-2048', d);
-    const b = await sign('NONE_WITH_DSA', 'dsa-2048', d);
-    assert.equal(a.json().signature, b.json().signature);
+    if (!refusedOnToken({ key: 'DSA' })) {
+      const a = await sign('NONE_WITH_DSA', 'dsa-2048', d);
+      const b = await sign('NONE_WITH_DSA', 'dsa-2048', d);
+      assert.equal(a.statusCode, 200, a.body);
+      assert.equal(b.statusCode, 200, b.body);
+      // On a token CKM_DSA picks k itself: both signatures are valid, determinism is the software keystore's.
+      if (ON_TOKEN) for (const x of [a, b]) assert.equal(await verify('NONE_WITH_DSA', 'dsa-2048', d, Buffer.from(x.json().signature, 'base64')), true);
+      else assert.equal(a.json().signature, b.json().signature);
+    }
     for (const key of keys.EC) {
+      if (refusedOnToken({ signature: 'SHA256_WITH_ECDSA_DETERMINISTIC' })) {
+        assertRefusedOnToken(await sign('SHA256_WITH_ECDSA_DETERMINISTIC', key.label, Buffer.from('sample')), key.label);
+        continue;
+      }
       const x = await sign('SHA256_WITH_ECDSA_DETERMINISTIC', key.label, Buffer.from('sample'));
       const y = await sign('SHA256_WITH_ECDSA_DETERMINISTIC', key.label, Buffer.from('sample'));
       assert.equal(x.json().signature, y.json().signature, key.label);
@@ -309,6 +350,7 @@ describe('signatures: every algorithm × key family × curve, cross-checked with
     const imp = await w.call('POST', '/v1/key/import/plain', { label: 'rfc6979', algorithm: 'EC', privateKey: pkcs8.toString('base64'), attributes: { sign: true } });
     assert.equal(imp.statusCode, 201, imp.body);
     const r = await sign('SHA256_WITH_ECDSA_DETERMINISTIC', 'rfc6979', Buffer.from('sample'), 'RAW');
+    if (refusedOnToken({ signature: 'SHA256_WITH_ECDSA_DETERMINISTIC' })) return assertRefusedOnToken(r, 'RFC 6979');
     assert.equal(r.statusCode, 200, r.body);
     assert.equal(
       Buffer.from(r.json().signature, 'base64').toString('hex').toUpperCase(),
@@ -329,6 +371,12 @@ describe('signatures: every algorithm × key family × curve, cross-checked with
       const label = `bip340-${i}`;
       assert.equal((await w.call('POST', '/v1/key/import/plain', { label, algorithm: 'EC', privateKey: pkcs8.toString('base64'), attributes: { sign: true } })).statusCode, 201);
       const r = await sign('NONE_WITH_EC_SCHNORR_BIP0340', label, Buffer.from(v.msg, 'hex'), 'DER', { auxiliaryRandomData: Buffer.from(v.aux, 'hex').toString('base64') });
+      if (refusedOnToken({ signature: 'NONE_WITH_EC_SCHNORR_BIP0340' })) {
+        assertRefusedOnToken(r, `BIP-340 vector ${i}`);
+        // The vector's signature still verifies (public-key work).
+        assert.equal(await verify('NONE_WITH_EC_SCHNORR_BIP0340', label, Buffer.from(v.msg, 'hex'), Buffer.from(v.sig, 'hex')), true);
+        continue;
+      }
       assert.equal(r.statusCode, 200, r.body);
       assert.equal(Buffer.from(r.json().signature, 'base64').toString('hex').toUpperCase(), v.sig, `BIP-340 vector ${i}`);
     }
@@ -346,6 +394,10 @@ describe('signatures: every algorithm × key family × curve, cross-checked with
     const root = randomBytes(32);
     cases.push({ field: 'merkleRootData', value: root, t: BigInt('0x' + Buffer.from(schnorr.utils.taggedHash('TapTweak', px, root)).toString('hex')) });
     cases.push({ field: 'merkleRootData', value: Buffer.alloc(0), t: BigInt('0x' + Buffer.from(schnorr.utils.taggedHash('TapTweak', px)).toString('hex')) });
+    if (refusedOnToken({ signature: 'NONE_WITH_EC_SCHNORR_BIP0340' })) {
+      for (const c of cases) assertRefusedOnToken(await sign('NONE_WITH_EC_SCHNORR_BIP0340', key.label, msg, 'DER', { [c.field]: c.value.toString('base64') }), c.field);
+      return;
+    }
     for (const c of cases) {
       const r = await sign('NONE_WITH_EC_SCHNORR_BIP0340', key.label, msg, 'DER', { [c.field]: c.value.toString('base64') });
       assert.equal(r.statusCode, 200, r.body);
@@ -364,6 +416,16 @@ describe('signatures: every algorithm × key family × curve, cross-checked with
     const key = keys.EC.find((k) => k.curveOid === K1) as TestKey;
     const uncompressed = key.spki.subarray(key.spki.length - 65);
     const seen = new Set<number>();
+    if (refusedOnToken({ signatureType: 'ETH' })) {
+      assertRefusedOnToken(await sign('KECCAK256_WITH_ECDSA', key.label, randomBytes(77), 'ETH'), 'ETH');
+      // Verification of r‖s‖v is public-key work and holds on the token too.
+      const msg = randomBytes(77);
+      const k1 = createPrivateKey({ key: key.pkcs8, format: 'der', type: 'pkcs8' }).export({ format: 'jwk' }).d as string;
+      const sig = secp256k1.sign(keccak_256(msg), Buffer.from(k1, 'base64url'), { prehash: false, format: 'recovered' });
+      const rsv = Buffer.concat([Buffer.from(sig.subarray(1)), Buffer.from([sig[0] + 27])]);
+      assert.equal(await verify('KECCAK256_WITH_ECDSA', key.label, msg, rsv), true, 'verify takes r‖s‖v');
+      return;
+    }
     for (let i = 0; i < 12; i++) {
       const msg = randomBytes(77);
       const r = await sign('KECCAK256_WITH_ECDSA', key.label, msg, 'ETH');
@@ -441,11 +503,12 @@ describe('signatures: every algorithm × key family × curve, cross-checked with
   it('malformed signatures are 200 false, never an error', async () => {
     const msg = Buffer.from('hello');
     const garbage = [Buffer.alloc(0), Buffer.from([0x30]), Buffer.from([0x30, 0x80, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01, 0x00, 0x00]), randomBytes(1), randomBytes(64), randomBytes(600), Buffer.alloc(64, 0xff), Buffer.alloc(256)];
-    for (const [alg, key] of [['SHA256_WITH_ECDSA', 'ec-secp256r1'], ['SHA256_WITH_RSA', 'rsa-2048'], ['SHA256_WITH_RSA_PSS', 'rsa-2048'], ['NONE_WITH_RSA', 'rsa-2048'], ['SHA256_WITH_DSA', 'dsa-2048'], ['EDDSA', 'ed25519'], ['KECCAK256_WITH_ECDSA', 'ec-secp256k1'], ['SHA256_WITH_ECDSA_DETERMINISTIC', 'ec-brainpool320r1']]) {
+    const held = ([, key]: string[]) => !(key === 'dsa-2048' && refusedOnToken({ key: 'DSA' }));
+    for (const [alg, key] of [['SHA256_WITH_ECDSA', 'ec-secp256r1'], ['SHA256_WITH_RSA', 'rsa-2048'], ['SHA256_WITH_RSA_PSS', 'rsa-2048'], ['NONE_WITH_RSA', 'rsa-2048'], ['SHA256_WITH_DSA', 'dsa-2048'], ['EDDSA', 'ed25519'], ['KECCAK256_WITH_ECDSA', 'ec-secp256k1'], ['SHA256_WITH_ECDSA_DETERMINISTIC', 'ec-brainpool320r1']].filter(held)) {
       for (const g of garbage) assert.equal(await verify(alg, key, msg, g), false, `${alg} with ${g.length} garbage bytes`);
     }
     const d = sha('sha256', msg);
-    for (const [alg, key] of [['NONE_WITH_ECDSA', 'ec-secp521r1'], ['NONE_WITH_DSA', 'dsa-2048'], ['NONESHA256_WITH_RSA', 'rsa-2048'], ['NONE_WITH_RSA_PSS', 'rsa-2048'], ['NONE_WITH_EC_SCHNORR_BIP0340', 'ec-secp256k1']]) {
+    for (const [alg, key] of [['NONE_WITH_ECDSA', 'ec-secp521r1'], ['NONE_WITH_DSA', 'dsa-2048'], ['NONESHA256_WITH_RSA', 'rsa-2048'], ['NONE_WITH_RSA_PSS', 'rsa-2048'], ['NONE_WITH_EC_SCHNORR_BIP0340', 'ec-secp256k1']].filter(held)) {
       for (const g of garbage) assert.equal(await verify(alg, key, d, g), false, `${alg} with ${g.length} garbage bytes`);
     }
   });
