@@ -244,7 +244,8 @@ export class SessionPool {
           continue;
         }
         // An object another process created that this library does not list: look again on a fresh index.
-        if (attempt === 0 && e instanceof MissingObjectError && this.mayReindex()) {
+        // (Calls that missed it while a re-index was starting or done wait for it / retry on the fresh one.)
+        if (attempt === 0 && e instanceof MissingObjectError && (this.reindexing || generation !== this.generation || this.mayReindex())) {
           reindexFrom = generation;
           continue;
         }
