@@ -2,6 +2,7 @@
 // xmlSignature of every attributes response verify with `openssl dgst -sha256 -verify` against the
 // public key of GET /v1/attestation/certificate; the keyAttestation zip unpacks and its README's
 // openssl command works; POST /v1/attestation/key returns the KeyAttestationDto.
+// warden-test-keystore: both
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPublicKey, X509Certificate } from 'node:crypto';
