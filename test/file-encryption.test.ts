@@ -2,6 +2,7 @@
 // HTTP), an independent decryptor written from docs/file-encryption.md, and every way a container
 // can be broken (truncated, reordered, extended, flipped, foreign key, bad header) → 410/623 with
 // no plaintext; plus the key, password, role and upload-limit refusals.
+// warden-test-keystore: both
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createCipheriv, createDecipheriv, createHash, createPrivateKey, createPublicKey, diffieHellman, hkdfSync, randomBytes } from 'node:crypto';
