@@ -276,6 +276,18 @@ describe('PKCS#11 keystore: wrap and unwrap on the token (SoftHSM)', { skip: SOF
     assert.deepEqual(await wrapped(await wrap('dsa-known', 'kek', 'AES_WRAP_DSA')), kw(kek, padded, false));
   });
 
+  it('NONE_WITH_RSA_PSS on the token (CKM_RSA_PKCS_PSS, hash from the digest length): node:crypto verifies as PSS over the message', async () => {
+    await km('/v1/key/import/plain', { label: 'rsa-pss', algorithm: 'RSA', privateKey: b64(rsaTarget.privateKey.export({ type: 'pkcs8', format: 'der' })), attributes: { sign: true, decrypt: false, unwrap: false } });
+    const message = randomBytes(77);
+    for (const hash of ['sha256', 'sha384', 'sha1'] as const) {
+      const digest = createHash(hash).update(message).digest();
+      const r = await ko('/v1/synchronousSign', { signRequest: { payload: b64(digest), payloadType: 'UNSPECIFIED', signKeyName: 'rsa-pss', signatureAlgorithm: 'NONE_WITH_RSA_PSS' } });
+      assert.equal(r.statusCode, 200, r.body);
+      assert.ok(nodeVerify(hash, message, { key: rsaTarget.publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: digest.length }, unb64(r.json().signature)), hash);
+    }
+    expectError(await ko('/v1/synchronousSign', { signRequest: { payload: b64(randomBytes(33)), payloadType: 'UNSPECIFIED', signKeyName: 'rsa-pss', signatureAlgorithm: 'NONE_WITH_RSA_PSS' } }), 400, 612);
+  });
+
   it('TDEA on the token: generated and imported keys (CKM_DES3_*); TDEA_CBC / TDEA_ECB agree with node:crypto des-ede3 on the known key', async () => {
     const key = setOddParity(randomBytes(24));
     await km('/v1/key/import/plain', { label: 'tdea-known', algorithm: 'TDEA', secretKey: b64(key), attributes: { decrypt: true, encrypt: true, sign: false, unwrap: false } });

@@ -20,10 +20,10 @@ export const REFUSED_KEY_ALGORITHMS: ReadonlySet<string> = new Set([
 
 /**
  * Signature algorithms a token key cannot make: BIP-340 Schnorr (no mechanism), RFC 6979 deterministic
- * ECDSA (the token picks k itself), NONE_WITH_RSA_PSS (hash inferred from the digest length; not mapped).
+ * ECDSA (the token picks k itself). NONE_WITH_RSA_PSS runs on CKM_RSA_PKCS_PSS (hash from the digest length).
  * RSA with SHA-3/Keccak works: Warden hashes and the token signs the DigestInfo with CKM_RSA_PKCS.
  */
-export const REFUSED_SIGNATURES: readonly RegExp[] = [/SCHNORR/, /_DETERMINISTIC$/, /^NONE_WITH_RSA_PSS$/];
+export const REFUSED_SIGNATURES: readonly RegExp[] = [/SCHNORR/, /_DETERMINISTIC$/];
 
 /** Cipher algorithms a token key cannot run at all (SoftHSM: AES ECB/CBC/CTR/GCM/key wrap, DES3, RSA). */
 export const REFUSED_CIPHERS: readonly RegExp[] = [/CCM/, /OFB/, /CFB/, /XTS/, /CHACHA/, /CAMELLIA/];

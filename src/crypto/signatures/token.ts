@@ -3,7 +3,7 @@
 // the hash is one PKCS#11 has no mechanism for); the private key is only ever used on the token.
 // Verification needs no token: it runs on the public key in software (docs/hsm.md).
 import { WardenError } from '../../server/errors.ts';
-import { DIGEST_LENGTHS, type HashInfo } from '../hashes.ts';
+import { DIGEST_LENGTHS, sha2ByLength, type HashInfo } from '../hashes.ts';
 import { rawToDer, refusedOnToken, type TokenHash, type TokenKey } from '../token.ts';
 import { bytesToBigint, bigintToBytes } from './der.ts';
 import { MAX_HASHED_PAYLOAD, type SignOptions, type SignatureAlgorithm, type SignatureKey } from './types.ts';
@@ -38,10 +38,13 @@ export async function signOnToken(alg: SignatureAlgorithm, key: SignatureKey, to
       return token.sign({ name: 'RSA_PKCS1', hash: null }, payload);
     }
     case 'RSA_PSS': {
-      const h = hash && tokenHashOf(hash);
-      if (!hash || !h) throw refusedOnToken(`${alg.name} signatures`);
-      if (alg.prehashed) checkDigest(alg, hash, payload);
-      return token.sign({ name: 'RSA_PSS', hash: h, saltLength: hash.length, prehashed: alg.prehashed }, payload);
+      // NONE_WITH_RSA_PSS: the digest's length names its hash, as in software (CKM_RSA_PKCS_PSS takes it as a parameter).
+      const named = hash ?? (alg.prehashed ? sha2ByLength(payload.length) : null);
+      if (!hash && alg.prehashed && !named) throw new WardenError(612, `${alg.name} takes a SHA-1/SHA-2 digest (${DIGEST_LENGTHS.join(', ')} bytes), got ${payload.length} bytes`);
+      const h = named && tokenHashOf(named);
+      if (!named || !h) throw refusedOnToken(`${alg.name} signatures`);
+      if (alg.prehashed) checkDigest(alg, named, payload);
+      return token.sign({ name: 'RSA_PSS', hash: h, saltLength: named.length, prehashed: alg.prehashed }, payload);
     }
     case 'ECDSA': {
       if (opts.signatureType === 'ETH') throw refusedOnToken('Ethereum r‖s‖v signatures (recovery id)');
