@@ -2,14 +2,16 @@
 // C_WrapKey / C_UnwrapKey on the token, checked against independent implementations — RFC 3394/5649
 // by node:crypto's id-aes256-wrap[-pad] under a known KEK, RSAES-PKCS1-v1_5 by node:crypto's
 // privateDecrypt with a known RSA key — and the refusals: the token's own flags (614), Warden's rules
-// (extractable, policy: 614), wrong key types (607/613), mechanisms the token lacks (611). Also TDEA
-// keys on the token (CKM_DES3_*), checked against node:crypto's des-ede3.
+// (extractable, policy: 614), wrong key types (607/613), mechanisms the token lacks (611); the workflow
+// executor's unwrap. Also TDEA, DSA and NONE_WITH_RSA_PSS on the token, EC keys on curves node has no JWK
+// for, RSA v1.5 decryption refused — each checked against node:crypto.
 // warden-test-db: any
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { constants, createCipheriv, createHash, createDecipheriv, createPrivateKey, createPublicKey, generateKeyPairSync, privateDecrypt, publicEncrypt, randomBytes, verify as nodeVerify } from 'node:crypto';
 import { SOFTHSM_LIBRARY, provisionToken, type TestToken } from './helpers/softhsm.ts';
 import { startTestWarden, type TestWarden } from './helpers/runtime.ts';
+import { requestStatus } from './helpers/workflow.ts';
 import { trimDerPadding } from '../src/crypto/wrapping/wrap.ts';
 import { readChildren, readTlv } from '../src/crypto/signatures/der.ts';
 import { setOddParity } from '../src/crypto/families/symmetric.ts';
@@ -158,6 +160,24 @@ describe('PKCS#11 keystore: wrap and unwrap on the token (SoftHSM)', { skip: SOF
       assert.equal(attrs.attributes.neverExtractable, false);
       await assertAesKeyIs(label, key);
     }
+  });
+
+  it('the workflow executor (/v1/unwrap, executed at once: the KEK has no policy) unwraps on the token too: AES_WRAP into a token object, AES_WRAP_EC via import', async () => {
+    const key = randomBytes(32);
+    const r = await ko('/v1/unwrap', { unwrapKeyRequest: { wrappedKey: b64(kw(kek, key, false)), label: 'wf-aes', unwrapKeyName: 'kek', wrapMethod: 'AES_WRAP', attributes: { decrypt: true, encrypt: true } } });
+    assert.equal(r.statusCode, 201, r.body);
+    assert.equal((await requestStatus(w, r.json().unwrapRequestId)).status, 'EXECUTED');
+    await assertAesKeyIs('wf-aes', key);
+    const pkcs8 = ecTarget.privateKey.export({ type: 'pkcs8', format: 'der' });
+    const ec = await ko('/v1/unwrap', { unwrapKeyRequest: { wrappedKey: b64(kw(kek, Buffer.concat([pkcs8, Buffer.alloc((8 - (pkcs8.length % 8)) % 8)]), false)), label: 'wf-ec', unwrapKeyName: 'kek', wrapMethod: 'AES_WRAP_EC', attributes: { sign: true } } });
+    assert.equal(ec.statusCode, 201, ec.body);
+    assert.equal((await requestStatus(w, ec.json().unwrapRequestId)).status, 'EXECUTED');
+    const attrs = (await w.call('POST', '/v1/key/attributes', { label: 'wf-ec' })).json().json;
+    assert.deepEqual(unb64(attrs.publicKey), ecTarget.publicKey.export({ type: 'spki', format: 'der' }));
+    const bad = await ko('/v1/unwrap', { unwrapKeyRequest: { wrappedKey: b64(kw(randomBytes(32), key, false)), label: 'wf-bad', unwrapKeyName: 'kek', wrapMethod: 'AES_WRAP', attributes: { decrypt: true } } });
+    assert.equal(bad.statusCode, 201, bad.body);
+    assert.equal((await requestStatus(w, bad.json().unwrapRequestId)).status, 'FAILED');
+    assert.equal((await w.call('POST', '/v1/key/attributes', { label: 'wf-bad' })).statusCode, 404);
   });
 
   it('unwraps RSA_WRAP_PAD with a token RSA key (C_UnwrapKey, CKM_RSA_PKCS, needs CKA_UNWRAP only); OAEP-SHA-256 is refused (611)', async () => {
