@@ -6,8 +6,7 @@
 // with an API key. Prints one table, writes bench/results/keystores-<timestamp>.json. Bounded: about
 // 4 × rounds × seconds + 30 s (~75 s with the defaults).
 //   npm run bench:keystores [-- --seconds 5 --rounds 2 --connections 32 --workers 1 --raw-seconds 1]
-// One worker by default: the comparison is per process (as the raw columns are), and the PKCS#11
-// keystore under several workers is not usable yet (a key made through one worker is not found by another).
+// One worker by default: the comparison is per process, as the raw columns are.
 import { createHash, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
