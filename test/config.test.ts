@@ -131,7 +131,8 @@ describe('loadConfig', () => {
   describe('invalid configuration: one ConfigError naming the property', () => {
     const fileCases: Array<[string, string, RegExp]> = [
       ['unknown enum value', 'logging:\n  level: loud\n', /^config property 'logging\.level': must be one of fatal, error, warn, info, debug, trace, silent \(got "loud"\)$/],
-      ['unknown keystore type', 'keystore:\n  type: pkcs11\n', /^config property 'keystore\.type': .*software.* \(got "pkcs11"\)$/],
+      ['unknown keystore type', 'keystore:\n  type: hsm\n', /^config property 'keystore\.type': .*software.* \(got "hsm"\)$/],
+      ['pkcs11 without its section', 'keystore:\n  type: pkcs11\n', /^config property 'keystore\.pkcs11': required when keystore\.type is pkcs11/],
       ['wrong type (string for integer)', 'server:\n  port: abc\n', /^config property 'server\.port': expected integer \(got "abc"\)$/],
       ['wrong type (string for boolean)', 'apiAuthentication:\n  enabled: "yes"\n', /^config property 'apiAuthentication\.enabled': expected boolean/],
       ['out of range', 'server:\n  port: 70000\n', /^config property 'server\.port': .*65535/],
