@@ -81,6 +81,9 @@ export async function tokenRsaDecrypt(cipher: Extract<CipherDescriptor, { kind: 
   // keyed from the private key) so that the answer is no padding oracle; around C_Decrypt Warden cannot
   // do that, and CKM_RSA_PKCS reports the bad padding. Refused rather than a Bleichenbacher oracle (F11).
   if (cipher.padding === 'pkcs1') throw refusedOnToken(`${cipher.name} decryption without implicit rejection (the token's CKM_RSA_PKCS answers a bad padding distinguishably; use OAEP)`);
+  // An RSA ciphertext is as long as the modulus: an empty one is a failed decryption, as in software (and
+  // the token's multi-part form, which an empty buffer would need, does not exist for RSA).
+  if (ciphertext.length === 0) throw new WardenError(410, `Decryption failed (${cipher.name}): wrong key or corrupted ciphertext`);
   const mechanism: TokenMechanism =
     cipher.padding === 'oaep' ? { name: 'RSA_OAEP', hash: (cipher.oaepHash ?? 'sha1') as 'sha1' } : { name: 'RSA_RAW' };
   try {

@@ -510,6 +510,7 @@ function operationError(e: unknown, what: string, label: string): unknown {
     case 0x71: // CKR_MECHANISM_PARAM_INVALID
     case 0x63: // CKR_KEY_TYPE_INCONSISTENT
     case 0x07: // CKR_ARGUMENTS_BAD (SoftHSM 2.6: OAEP with a hash other than SHA-1)
+    case 0x54: // CKR_FUNCTION_NOT_SUPPORTED
       return refusedOnToken(`${what} with key '${label}' (${pkcs11Name(e)})`);
     case 0x110: // CKR_WRAPPED_KEY_INVALID
     case 0x112: // CKR_WRAPPED_KEY_LEN_RANGE
