@@ -8,7 +8,7 @@
 // warden-test-db: any
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { constants, createCipheriv, createHash, createDecipheriv, createPrivateKey, createPublicKey, generateKeyPairSync, privateDecrypt, publicEncrypt, randomBytes, verify as nodeVerify } from 'node:crypto';
+import { constants, createCipheriv, createHash, createHmac, createDecipheriv, createPrivateKey, createPublicKey, generateKeyPairSync, privateDecrypt, publicEncrypt, randomBytes, verify as nodeVerify } from 'node:crypto';
 import { SOFTHSM_LIBRARY, provisionToken, type TestToken } from './helpers/softhsm.ts';
 import { startTestWarden, type TestWarden } from './helpers/runtime.ts';
 import { requestStatus } from './helpers/workflow.ts';
@@ -306,6 +306,24 @@ describe('PKCS#11 keystore: wrap and unwrap on the token (SoftHSM)', { skip: SOF
       assert.ok(nodeVerify(hash, message, { key: rsaTarget.publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: digest.length }, unb64(r.json().signature)), hash);
     }
     expectError(await ko('/v1/synchronousSign', { signRequest: { payload: b64(randomBytes(33)), payloadType: 'UNSPECIFIED', signKeyName: 'rsa-pss', signatureAlgorithm: 'NONE_WITH_RSA_PSS' } }), 400, 612);
+  });
+
+  it('empty payloads on the token (pkcs11js would pass a NULL pointer): EdDSA and HMAC of "" and AES-GCM of an empty plaintext agree with node:crypto', async () => {
+    const ed = generateKeyPairSync('ed25519');
+    await km('/v1/key/import/plain', { label: 'ed-empty', algorithm: 'ED', privateKey: b64(ed.privateKey.export({ type: 'pkcs8', format: 'der' })), attributes: { sign: true, decrypt: false, unwrap: false } });
+    const sig = await ko('/v1/synchronousSign', { signRequest: { payload: '', payloadType: 'UNSPECIFIED', signKeyName: 'ed-empty', signatureAlgorithm: 'EDDSA' } });
+    assert.equal(sig.statusCode, 200, sig.body);
+    assert.ok(nodeVerify(null, Buffer.alloc(0), ed.publicKey, unb64(sig.json().signature)));
+    const macKey = randomBytes(32);
+    await km('/v1/key/import/plain', { label: 'mac-empty', algorithm: 'HMACSHA256', secretKey: b64(macKey), attributes: { sign: true, verify: true, decrypt: false, unwrap: false } });
+    const mac = await ko('/v1/synchronousHmac', { hmacRequest: { payload: '', keyName: 'mac-empty' } });
+    assert.equal(mac.statusCode, 200, mac.body);
+    assert.deepEqual(unb64(mac.json().keyedHash), createHmac('sha256', macKey).update(Buffer.alloc(0)).digest());
+    const enc = await ko('/v1/encrypt', { encryptRequest: { payload: '', encryptKeyName: 'aes-target', cipherAlgorithm: 'AES_GCM', tagLength: 128 } });
+    assert.equal(enc.statusCode, 200, enc.body);
+    const d = createDecipheriv('aes-256-gcm', secret, unb64(enc.json().initializationVector));
+    d.setAuthTag(unb64(enc.json().messageAuthenticationCode));
+    assert.deepEqual(Buffer.concat([d.update(unb64(enc.json().encryptedPayload).subarray(0, 0)), d.final()]), Buffer.alloc(0));
   });
 
   it('TDEA on the token: generated and imported keys (CKM_DES3_*); TDEA_CBC / TDEA_ECB agree with node:crypto des-ede3 on the known key', async () => {

@@ -356,6 +356,14 @@ export function newObjectId(): Buffer {
   return randomBytes(16);
 }
 
+/**
+ * pkcs11js hands the token a NULL pointer for an empty Buffer, which tokens refuse (CKR_ARGUMENTS_BAD)
+ * even where an empty message is valid (HMAC, EdDSA, GCM): a zero-length view into a non-empty
+ * ArrayBuffer has a real pointer and length 0, and works with every single-part mechanism.
+ */
+const EMPTY = Buffer.from(new ArrayBuffer(8), 0, 0);
+const nonNull = (b: Buffer): Buffer => (b.length === 0 ? EMPTY : b);
+
 /** A key on the token as the crypto layer sees it: every operation runs there, on a pooled session. */
 export class Pkcs11Key implements TokenKey {
   constructor(
@@ -394,10 +402,7 @@ export class Pkcs11Key implements TokenKey {
     const r = this.resolve(mechanism, 'signing');
     return this.run('signing', async ({ m, session, find }) => {
       m.C_SignInit(session, r.mechanism, find(this.id, this.cls));
-      const input = r.data(data);
-      // pkcs11js hands the token a NULL pointer for an empty buffer (CKR_ARGUMENTS_BAD): the multi-part form has no data argument.
-      if (input.length === 0) return m.C_SignFinalAsync(session, Buffer.alloc(1024));
-      return m.C_SignAsync(session, input, Buffer.alloc(1024));
+      return m.C_SignAsync(session, nonNull(r.data(data)), Buffer.alloc(1024));
     });
   }
 
@@ -405,9 +410,8 @@ export class Pkcs11Key implements TokenKey {
     const r = this.resolve(mechanism, 'verification');
     return this.run('verification', async ({ m, session, find }) => {
       m.C_VerifyInit(session, r.mechanism, find(this.id, this.cls));
-      const input = r.data(data);
       try {
-        return input.length === 0 ? await m.C_VerifyFinalAsync(session, signature) : await m.C_VerifyAsync(session, input, signature);
+        return await m.C_VerifyAsync(session, nonNull(r.data(data)), signature);
       } catch (e) {
         const code = pkcs11Code(e);
         if (code === 0xc0 || code === 0xc1) return false; // CKR_SIGNATURE_INVALID, CKR_SIGNATURE_LEN_RANGE
@@ -420,8 +424,7 @@ export class Pkcs11Key implements TokenKey {
     const r = this.resolve(mechanism, 'encryption');
     return this.run('encryption', async ({ m, session, find }) => {
       m.C_EncryptInit(session, r.mechanism, find(this.id, this.cls));
-      if (data.length === 0) return m.C_EncryptFinalAsync(session, Buffer.alloc(1024));
-      return m.C_EncryptAsync(session, data, Buffer.alloc(data.length + 1024));
+      return m.C_EncryptAsync(session, nonNull(data), Buffer.alloc(data.length + 1024));
     });
   }
 
@@ -429,8 +432,7 @@ export class Pkcs11Key implements TokenKey {
     const r = this.resolve(mechanism, 'decryption');
     return this.run('decryption', async ({ m, session, find }) => {
       m.C_DecryptInit(session, r.mechanism, find(this.id, this.cls));
-      if (data.length === 0) return m.C_DecryptFinalAsync(session, Buffer.alloc(1024));
-      return m.C_DecryptAsync(session, data, Buffer.alloc(data.length + 1024));
+      return m.C_DecryptAsync(session, nonNull(data), Buffer.alloc(data.length + 1024));
     });
   }
 
