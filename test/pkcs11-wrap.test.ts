@@ -14,6 +14,8 @@ import { startTestWarden, type TestWarden } from './helpers/runtime.ts';
 import { requestStatus } from './helpers/workflow.ts';
 import { trimDerPadding } from '../src/crypto/wrapping/wrap.ts';
 import { readChildren, readTlv } from '../src/crypto/signatures/der.ts';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { keccak_256 } from '@noble/hashes/sha3.js';
 import { setOddParity } from '../src/crypto/families/symmetric.ts';
 import type { Pkcs11KeyStore } from '../src/keystore/pkcs11/keystore.ts';
 import { pkcs11 as P } from '../src/keystore/pkcs11/session-pool.ts';
@@ -324,6 +326,26 @@ describe('PKCS#11 keystore: wrap and unwrap on the token (SoftHSM)', { skip: SOF
     const d = createDecipheriv('aes-256-gcm', secret, unb64(enc.json().initializationVector));
     d.setAuthTag(unb64(enc.json().messageAuthenticationCode));
     assert.deepEqual(Buffer.concat([d.update(unb64(enc.json().encryptedPayload).subarray(0, 0)), d.final()]), Buffer.alloc(0));
+  });
+
+  it('signatureType ETH on the token: CKM_ECDSA over Keccak-256, low s, v found from public data; noble recovers the known key with that v; P-256 → 607', async () => {
+    const k1 = generateKeyPairSync('ec', { namedCurve: 'secp256k1' });
+    await km('/v1/key/import/plain', { label: 'k1', algorithm: 'EC', privateKey: b64(k1.privateKey.export({ type: 'pkcs8', format: 'der' })), attributes: { sign: true, decrypt: false, unwrap: false } });
+    const spki = k1.publicKey.export({ type: 'spki', format: 'der' });
+    const own = secp256k1.Point.fromBytes(spki.subarray(spki.length - 65));
+    for (let i = 0; i < 4; i++) {
+      const payload = randomBytes(40);
+      const r = await ko('/v1/synchronousSign', { signRequest: { payload: b64(payload), payloadType: 'UNSPECIFIED', signKeyName: 'k1', signatureAlgorithm: 'KECCAK256_WITH_ECDSA', signatureType: 'ETH' } });
+      assert.equal(r.statusCode, 200, r.body);
+      const sig = unb64(r.json().signature);
+      assert.equal(sig.length, 65);
+      assert.ok(sig[64] === 27 || sig[64] === 28);
+      const digest = keccak_256(payload);
+      assert.ok(BigInt(`0x${sig.subarray(32, 64).toString('hex')}`) <= secp256k1.Point.Fn.ORDER >> 1n, 'low s');
+      const recovered = secp256k1.Point.fromBytes(secp256k1.recoverPublicKey(Buffer.concat([Buffer.from([sig[64] - 27]), sig.subarray(0, 64)]), digest, { prehash: false }));
+      assert.ok(recovered.equals(own));
+    }
+    expectError(await ko('/v1/synchronousSign', { signRequest: { payload: b64(randomBytes(8)), payloadType: 'UNSPECIFIED', signKeyName: 'ec-target', signatureAlgorithm: 'KECCAK256_WITH_ECDSA', signatureType: 'ETH' } }), 400, 607);
   });
 
   it('TDEA on the token: generated and imported keys (CKM_DES3_*); TDEA_CBC / TDEA_ECB agree with node:crypto des-ede3 on the known key', async () => {

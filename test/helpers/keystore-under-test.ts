@@ -45,8 +45,8 @@ export const REFUSED_WRAPS: readonly RegExp[] = [/^AES_WRAP_PAD_(RSA|EC|ED|DSA)$
 /** Key attributes the token keystore cannot honour: derivation keeps the chain code beside the key. */
 export const REFUSED_ATTRIBUTES: ReadonlySet<string> = new Set(['bip32', 'slip10']);
 
-/** Signature encodings a token cannot produce: ETH's recovery id (v) is not part of what C_Sign returns. */
-export const REFUSED_SIGNATURE_TYPES: ReadonlySet<string> = new Set(['ETH']);
+/** Signature encodings a token cannot produce: none (ETH's recovery id v is found from public data after C_Sign). */
+export const REFUSED_SIGNATURE_TYPES: ReadonlySet<string> = new Set<string>();
 
 export interface Operation {
   key?: string;

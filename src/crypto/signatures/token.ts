@@ -3,11 +3,11 @@
 // the hash is one PKCS#11 has no mechanism for); the private key is only ever used on the token.
 // Verification needs no token: it runs on the public key in software (docs/hsm.md).
 import { WardenError } from '../../server/errors.ts';
-import { DIGEST_LENGTHS, sha2ByLength, type HashInfo } from '../hashes.ts';
+import { DIGEST_LENGTHS, HASHES, sha2ByLength, type HashInfo } from '../hashes.ts';
 import { rawToDer, refusedOnToken, type TokenHash, type TokenKey } from '../token.ts';
 import { bytesToBigint, bigintToBytes } from './der.ts';
 import { MAX_HASHED_PAYLOAD, type SignOptions, type SignatureAlgorithm, type SignatureKey } from './types.ts';
-import { SECP256K1_OID, curveOrder } from './weierstrass.ts';
+import { SECP256K1_OID, curveOrder, curvePoint, nobleEcdsa, publicPoint } from './weierstrass.ts';
 
 const TOKEN_HASHES: Partial<Record<string, TokenHash>> = { SHA1: 'sha1', SHA224: 'sha224', SHA256: 'sha256', SHA384: 'sha384', SHA512: 'sha512' };
 
@@ -47,8 +47,8 @@ export async function signOnToken(alg: SignatureAlgorithm, key: SignatureKey, to
       return token.sign({ name: 'RSA_PSS', hash: h, saltLength: named.length, prehashed: alg.prehashed }, payload);
     }
     case 'ECDSA': {
-      if (opts.signatureType === 'ETH') throw refusedOnToken('Ethereum r‖s‖v signatures (recovery id)');
       if (alg.deterministic) throw refusedOnToken(`${alg.name} (RFC 6979 nonces come from the private key)`);
+      if (opts.signatureType === 'ETH') return ethSignature(key, token, hash ? hash.digest(payload) : payload);
       let raw: Buffer;
       // NONE_WITH_ECDSA: the same digest-length rule as in software (an empty digest is no digest).
       if (!hash && !DIGEST_LENGTHS.includes(payload.length)) throw new WardenError(612, `${alg.name} takes a digest of ${DIGEST_LENGTHS.join(', ')} bytes, got ${payload.length}`);
@@ -78,6 +78,29 @@ export async function signOnToken(alg: SignatureAlgorithm, key: SignatureKey, to
     default:
       throw refusedOnToken(`${alg.name} signatures`);
   }
+}
+
+/**
+ * Ethereum r‖s‖v: the token signs the digest (CKM_ECDSA), s is made low, and v — which public key the
+ * signature recovers to — is found from public data: the recovery id whose recovered key is the key's own.
+ */
+async function ethSignature(key: SignatureKey, token: TokenKey, digest: Buffer): Promise<Buffer> {
+  if (key.curveOid !== SECP256K1_OID) throw new WardenError(607, 'signatureType ETH needs a secp256k1 key');
+  const raw = lowS(await token.sign({ name: 'ECDSA', hash: null }, digest), curveOrder(SECP256K1_OID));
+  const inst = nobleEcdsa(SECP256K1_OID, HASHES.SHA256.noble);
+  const point = curvePoint(SECP256K1_OID);
+  const spki = key.material.publicKey;
+  if (!inst || !point || !spki) throw new WardenError(613, 'the key has no secp256k1 public key');
+  const own = point.fromBytes(publicPoint(spki));
+  for (const v of [0, 1]) {
+    try {
+      const recovered = point.fromBytes(inst.recoverPublicKey(Buffer.concat([Buffer.from([v]), raw]), digest, { prehash: false }));
+      if (recovered.equals(own)) return Buffer.concat([raw, Buffer.from([27 + v])]);
+    } catch {
+      // no point for this recovery id
+    }
+  }
+  throw new WardenError(701, 'the token signature recovers to no public key of this key');
 }
 
 /** secp256k1 signatures are normalised to low s (BIP 62), as the software path does. */
