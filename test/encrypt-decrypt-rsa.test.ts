@@ -2,7 +2,7 @@
 // pkeyutl` both ways, public-key and certificate imports, and PKCS#1 v1.5 decryption with implicit
 // rejection (OpenSSL 3.2 known answers) on Node 20 without --security-revert.
 // On the PKCS#11 keystore: PKCS#1 v1.5 and OAEP-SHA-2 decryption are refused on the token (400/611).
-// (Joins the PKCS#11 pass once a bad OAEP ciphertext is 400/410 on the token, not 500/701: pkcs11 findings F14.)
+// warden-test-keystore: both
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';

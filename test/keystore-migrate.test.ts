@@ -88,6 +88,10 @@ describe('warden keystore migrate --from software --to pkcs11', { skip }, () => 
     assert.match(o.get('stay-policy')?.reason ?? '', /policy/);
     assert.notEqual(o.get('attestation-key')?.result, 'would-migrate', 'system keys never move');
     for (const l of ['mig-ec', 'mig-rsa', 'mig-aes', 'stay-nonext']) assert.notEqual(await sealedVersion(l), TOKEN_SEAL_VERSION, `${l} is still a software row`);
+    // Opening the token to look must not replace the system keys of a directory that may stay on software.
+    const attestation = await sealedVersion('attestation-key');
+    assert.notEqual(attestation, null, 'the dry run left the attestation key in place');
+    assert.notEqual(attestation, TOKEN_SEAL_VERSION);
   });
 
   it('moves the eligible keys; a second run finds them on the token and does nothing', async () => {

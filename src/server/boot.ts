@@ -52,7 +52,7 @@ export async function openRuntime(config: Config, logger: Logger): Promise<Runti
     const startupDone = await store.lock('startup');
     const { key: master, created } = await unlockMasterKey(store, { file: config.keystore.masterKeyFile, fromEnv: config.keystore.masterKeyFromEnv });
     if (created) logger.info({ file: config.keystore.masterKeyFile }, 'created a new 256-bit master key');
-    const { keystore, close: closeKeystore } = await openKeyStore(store, config, master, logger);
+    const { keystore, close: closeKeystore } = await openKeyStore(store, config, master, logger, { serving: true });
     closeKeystoreOnFailure = closeKeystore;
     const audit = new AuditLog(store, await loadAuditKey(store, master));
     // Key use counts ride on the audit log's group commit (one transaction per batch for both).

@@ -28,14 +28,18 @@ export class Pkcs11KeyStore extends RowKeyStore {
     this.pool = custody.pool;
   }
 
-  /** Connects to the token, logs in and makes sure the seal key exists. */
-  static async open(store: Store, opts: Pkcs11Options, master: MasterKey, cacheSize = 10000): Promise<{ keystore: Pkcs11KeyStore; sealKeyCreated: boolean; replacedSystemKeys: string[] }> {
+  /**
+   * Connects to the token, logs in and makes sure the seal key exists. Only a serving start replaces
+   * the software system keys (`replaceSoftwareSystemKeys`): a tool that merely opens the token (migrate,
+   * even its dry run) must leave a data directory that stays on the software keystore as it was.
+   */
+  static async open(store: Store, opts: Pkcs11Options, master: MasterKey, cacheSize = 10000, { replaceSoftwareSystemKeys = false } = {}): Promise<{ keystore: Pkcs11KeyStore; sealKeyCreated: boolean; replacedSystemKeys: string[] }> {
     const pool = new SessionPool(opts);
     pool.connect();
     try {
       const tokenSeal = new TokenSeal(pool);
       const { created } = await tokenSeal.ensureKey();
-      const replacedSystemKeys = await dropSoftwareSystemKeys(store);
+      const replacedSystemKeys = replaceSoftwareSystemKeys ? await dropSoftwareSystemKeys(store) : [];
       return { keystore: new Pkcs11KeyStore(store, new Pkcs11Custody(pool, tokenSeal), master, cacheSize), sealKeyCreated: created, replacedSystemKeys };
     } catch (e) {
       pool.close();
