@@ -324,7 +324,10 @@ export class SessionPool {
       m.C_FindObjectsFinal(session);
     }
     if (found.length === 0) throw new MissingObjectError(701, `the token object ${id.toString('hex')} is missing from token '${this.tokenLabel}'`);
-    if (found.length !== 1) throw new WardenError(701, `token '${this.tokenLabel}' holds several objects with CKA_ID ${id.toString('hex')}`);
+    // Warden's CKA_IDs are 16 random bytes, so two objects of one class with the same id are SoftHSM's
+    // file store listing one object twice (seen with serve --workers 2 while another process wrote it):
+    // an inconsistent view like a missing object, looked up again on a fresh index before it is a 701.
+    if (found.length !== 1) throw new MissingObjectError(701, `token '${this.tokenLabel}' holds several objects with CKA_ID ${id.toString('hex')}`);
     this.handles.set(key, found[0]);
     return found[0];
   }
