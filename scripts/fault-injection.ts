@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { dropTestDatabases } from '../test/helpers/postgres.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({ options: { repeat: { type: 'string', default: '20' }, only: { type: 'string' }, db: { type: 'string', default: 'sqlite' } } });
@@ -15,12 +16,14 @@ if (!Number.isInteger(repeat) || repeat < 1) throw new Error('--repeat must be a
 const files = ['crash', 'db', 'remote'].filter((f) => !values.only || values.only === f).map((f) => `test/fault-${f}.test.ts`);
 
 function run(file: string): Promise<{ file: string; code: number; seconds: number; tests: string }> {
+  // One tag per file on PostgreSQL: the databases a killed scenario left behind are dropped afterwards.
+  const tag = `f${process.pid}${Date.now().toString(36)}`;
   return new Promise((resolve) => {
     const started = Date.now();
     let out = '';
     const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', file], {
       cwd: root,
-      env: { ...process.env, WARDEN_FAULT_REPEAT: String(repeat), WARDEN_TEST_DB: values.db },
+      env: { ...process.env, WARDEN_FAULT_REPEAT: String(repeat), WARDEN_TEST_DB: values.db, WARDEN_TEST_RUN_ID: tag },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     child.stdout.on('data', (d: Buffer) => {
@@ -30,7 +33,11 @@ function run(file: string): Promise<{ file: string; code: number; seconds: numbe
     child.on('exit', (code) => {
       const pass = /ℹ pass (\d+)/.exec(out)?.[1] ?? '?';
       const fail = /ℹ fail (\d+)/.exec(out)?.[1] ?? '?';
-      resolve({ file, code: code ?? 1, seconds: (Date.now() - started) / 1000, tests: `${pass} passed, ${fail} failed` });
+      const done = () => resolve({ file, code: code ?? 1, seconds: (Date.now() - started) / 1000, tests: `${pass} passed, ${fail} failed` });
+      if (values.db !== 'postgres') return done();
+      dropTestDatabases(tag).then((n) => {
+        if (n > 0) process.stdout.write(`dropped ${n} database(s) left by ${file}\n`);
+      }, (e: Error) => process.stderr.write(`could not drop the databases of ${file}: ${e.message}\n`)).finally(done);
     });
   });
 }
